@@ -1,0 +1,89 @@
+import type { DeliveryStatus, NotificationMessage, WorkQueue } from "../ports.ts";
+
+// The embedded queue between the relay and the notifier, with the delivery rules Dapr gives
+// in the other modes: at-least-once, RETRY redelivers with exponential backoff up to
+// maxAttempts, then the message goes to the dead-letter handler; DROP and SUCCESS remove it.
+// It lives in memory: on restart, the relay's checkpoint and the notification table bring
+// back what was in flight (see services/web/src/embedded.ts).
+
+export type QueueHandler = (message: NotificationMessage, delivery: { attempt: number }) => Promise<DeliveryStatus>;
+export type DeadLetterHandler = (message: NotificationMessage, reason: string) => Promise<void>;
+
+export type MemoryQueueOptions = { concurrency: number; maxAttempts: number; retryBaseMs: number; retryMaxMs?: number };
+
+type Entry = { message: NotificationMessage; attempt: number };
+
+export function createMemoryQueue(options: MemoryQueueOptions) {
+  const ready: Entry[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  let handler: QueueHandler | null = null;
+  let deadLetter: DeadLetterHandler = async () => {};
+  let active = 0;
+  let stopped = false;
+  const idleWaiters: Array<() => void> = [];
+
+  const pump = () => {
+    while (handler && !stopped && active < options.concurrency && ready.length > 0) {
+      const entry = ready.shift()!;
+      active += 1;
+      void deliver(handler, entry).finally(() => {
+        active -= 1;
+        pump();
+        if (active === 0 && ready.length === 0 && timers.size === 0) idleWaiters.splice(0).forEach((w) => w());
+      });
+    }
+  };
+
+  const deliver = async (consume: QueueHandler, entry: Entry) => {
+    let status: DeliveryStatus;
+    let reason = "the handler asked to retry";
+    try {
+      status = await consume(entry.message, { attempt: entry.attempt });
+    } catch (error) {
+      // A handler that throws did not finish its work: never treat that as success.
+      status = "RETRY";
+      reason = (error as Error).message;
+    }
+    if (status !== "RETRY") return;
+    if (entry.attempt >= options.maxAttempts) {
+      await deadLetter(entry.message, `gave up after ${entry.attempt} deliveries: ${reason}`);
+      return;
+    }
+    const delay = Math.min(options.retryBaseMs * 2 ** (entry.attempt - 1), options.retryMaxMs ?? 60_000);
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      ready.push({ message: entry.message, attempt: entry.attempt + 1 });
+      pump();
+    }, delay);
+    timers.add(timer);
+  };
+
+  const queue = {
+    async publish(message: NotificationMessage) {
+      if (stopped) throw new Error("queue is stopped");
+      ready.push({ message, attempt: 1 });
+      pump();
+    },
+    consume(onMessage: QueueHandler, onDeadLetter: DeadLetterHandler) {
+      handler = onMessage;
+      deadLetter = onDeadLetter;
+      pump();
+    },
+    /** Messages waiting, in flight or waiting for a retry. */
+    depth: () => ready.length + active + timers.size,
+    /** Resolves when nothing is waiting, in flight or scheduled. */
+    idle: () =>
+      new Promise<void>((resolve) => {
+        if (active === 0 && ready.length === 0 && timers.size === 0) resolve();
+        else idleWaiters.push(resolve);
+      }),
+    async stop() {
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
+  } satisfies WorkQueue & Record<string, unknown>;
+  return queue;
+}
+
+export type MemoryQueue = ReturnType<typeof createMemoryQueue>;

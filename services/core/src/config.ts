@@ -1,0 +1,50 @@
+import { z } from "zod";
+
+// Every setting is one environment variable, read and validated once at start. A bad value
+// stops the process with a message naming the variable (see loadConfig).
+
+const positiveInt = z.coerce.number().int().positive();
+
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Where the web is reached by people; used for links in emails. Default http://localhost:PORT. */
+  HERALD_PUBLIC_URL: z.url().optional(),
+  /** smtp://user:pass@host:port or smtps://...; unset = write mail to the local outbox. */
+  SMTP_URL: z
+    .url()
+    .refine((u) => /^smtps?:$/.test(new URL(u).protocol), "must be an smtp:// or smtps:// URL")
+    .optional(),
+  MAIL_FROM: z.string().min(3).default("Herald <herald@localhost>"),
+  HERALD_DATA_DIR: z.string().min(1).default("./data"),
+  HERALD_MAX_UPLOAD_BYTES: positiveInt.default(100 * 1024 * 1024),
+  /** Path to a JSON seed of users and groups; unset = the demo seed. */
+  HERALD_SEED: z.string().min(1).optional(),
+  /** Embedded queue: deliveries per notification before it is dead-lettered. */
+  HERALD_MAX_ATTEMPTS: positiveInt.default(5),
+  /** Embedded queue: first retry delay; doubles per attempt up to 60 s. */
+  HERALD_RETRY_BASE_MS: positiveInt.default(1000),
+  /** Notifications the embedded notifier works on at once. */
+  HERALD_NOTIFIER_CONCURRENCY: positiveInt.default(4),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = z.infer<typeof schema> & { HERALD_PUBLIC_URL: string };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", as in most shells' habits.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  }
+  const config = parsed.data;
+  return { ...config, HERALD_PUBLIC_URL: config.HERALD_PUBLIC_URL ?? `http://localhost:${config.PORT}` };
+}

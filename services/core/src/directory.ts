@@ -1,0 +1,78 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import type { Directory, Group, User } from "./ports.ts";
+
+// Users, groups and their bearer tokens, from a seed file (HERALD_SEED) or the demo seed.
+// OIDC and group events replace this in a later step; the Directory port stays.
+
+const seedSchema = z.object({
+  users: z.array(
+    z.object({ id: z.string().min(1), email: z.email(), name: z.string().min(1), token: z.string().min(8) }),
+  ),
+  groups: z.array(
+    z.object({
+      id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "group ids are 1-64 of A-Z a-z 0-9 _ -"),
+      name: z.string().min(1),
+      admins: z.array(z.string()),
+      members: z.array(z.string()).default([]),
+    }),
+  ),
+});
+
+export type Seed = z.infer<typeof seedSchema>;
+
+/** Dev tokens: known to anyone who read the README. Refused when NODE_ENV=production. */
+export const isDevToken = (token: string) => token.startsWith("dev-");
+
+export const demoSeed: Seed = {
+  users: [
+    { id: "alice", email: "alice@example.test", name: "Alice Admin", token: "dev-alice-token" },
+    { id: "bob", email: "bob@example.test", name: "Bob Admin", token: "dev-bob-token" },
+    { id: "carol", email: "carol@example.test", name: "Carol Member", token: "dev-carol-token" },
+    { id: "dave", email: "dave@example.test", name: "Dave Outsider", token: "dev-dave-token" },
+  ],
+  groups: [{ id: "design", name: "Design Team", admins: ["alice", "bob"], members: ["carol"] }],
+};
+
+export function readSeed(path: string): Seed {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new Error(`HERALD_SEED: cannot read ${path} as JSON (${(error as Error).message})`);
+  }
+  const parsed = seedSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`HERALD_SEED: ${path} is not a valid seed: ${problems}`);
+  }
+  return parsed.data;
+}
+
+const hashToken = (token: string) => createHash("sha256").update(token).digest("base64");
+
+export function createSeedDirectory(seed: Seed): Directory {
+  const users = new Map<string, User>();
+  const byTokenHash = new Map<string, User>();
+  for (const { token, ...user } of seed.users) {
+    if (users.has(user.id)) throw new Error(`HERALD_SEED: user id ${user.id} appears twice`);
+    const hash = hashToken(token);
+    if (byTokenHash.has(hash)) throw new Error(`HERALD_SEED: user ${user.id} shares a token with another user`);
+    users.set(user.id, user);
+    byTokenHash.set(hash, user);
+  }
+  const groups = new Map<string, Group>();
+  for (const group of seed.groups) {
+    for (const id of [...group.admins, ...group.members]) {
+      if (!users.has(id)) throw new Error(`HERALD_SEED: group ${group.id} names unknown user ${id}`);
+    }
+    groups.set(group.id, group);
+  }
+  return {
+    // Looking up by hash keeps the raw tokens out of memory maps and out of timing.
+    userByToken: (token) => byTokenHash.get(hashToken(token)),
+    user: (id) => users.get(id),
+    group: (id) => groups.get(id),
+  };
+}

@@ -1,0 +1,67 @@
+// Errors that carry their HTTP meaning. One middleware in the web turns any of them into
+// application/problem+json; handlers do not catch them.
+
+export class HeraldError extends Error {
+  constructor(
+    readonly status: number,
+    /** Stable slug; the problem type is `urn:herald:problem:<slug>`. */
+    readonly slug: string,
+    readonly title: string,
+    detail?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(detail ?? title, options);
+    this.name = new.target.name;
+  }
+
+  get type(): string {
+    return `urn:herald:problem:${this.slug}`;
+  }
+}
+
+export class BadRequestError extends HeraldError {
+  constructor(detail: string) {
+    super(400, "bad-request", "Bad request", detail);
+  }
+}
+export class UnauthorizedError extends HeraldError {
+  constructor(detail = "A valid bearer token is required.") {
+    super(401, "unauthorized", "Unauthorized", detail);
+  }
+}
+export class ForbiddenError extends HeraldError {
+  constructor(detail: string) {
+    super(403, "forbidden", "Forbidden", detail);
+  }
+}
+export class NotFoundError extends HeraldError {
+  constructor(detail: string) {
+    super(404, "not-found", "Not found", detail);
+  }
+}
+export class PayloadTooLargeError extends HeraldError {
+  constructor(limit: number) {
+    super(413, "payload-too-large", "Payload too large", `The file exceeds the limit of ${limit} bytes.`);
+  }
+}
+export class UnsupportedMediaTypeError extends HeraldError {
+  constructor(detail: string) {
+    super(415, "unsupported-media-type", "Unsupported media type", detail);
+  }
+}
+/** The expected revision of a stream did not hold: someone else appended first. */
+export class ConcurrencyError extends HeraldError {
+  constructor(
+    readonly stream: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(409, "concurrency", "Conflict", `Stream ${stream}: expected revision ${expected}, actual ${actual}.`);
+  }
+}
+/** A backing service (event log, blob store) is not answering: nothing was recorded. */
+export class UnavailableError extends HeraldError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(503, "unavailable", "Service unavailable", detail, options);
+  }
+}

@@ -1,0 +1,92 @@
+// The audit vocabulary. Events are plain typed data: ids and facts, never file contents.
+// Streams:
+//   upload-{uploadId}              FileUploaded + one NotificationRequested per admin, in ONE append
+//   notification-{notificationId}  everything after the request (queued, started, sent, ...)
+// A notification's lifecycle gets its own stream so that each notification has its own
+// expected revision: two deliveries of the same message race on that revision and only one
+// wins, and the admins of one upload never contend with each other.
+
+export type FileUploaded = {
+  type: "FileUploaded";
+  data: {
+    uploadId: string;
+    groupId: string;
+    uploaderId: string;
+    filename: string;
+    contentType: string;
+    size: number;
+    sha256: string;
+    blobKey: string;
+  };
+};
+
+export type NotificationRequested = {
+  type: "NotificationRequested";
+  data: { notificationId: string; uploadId: string; groupId: string; recipientId: string; recipient: string };
+};
+
+export type NotificationQueued = {
+  type: "NotificationQueued";
+  data: { notificationId: string };
+};
+
+export type NotificationStarted = {
+  type: "NotificationStarted";
+  data: { notificationId: string; attempt: number };
+};
+
+export type NotificationSent = {
+  type: "NotificationSent";
+  data: { notificationId: string; attempt: number; messageId: string };
+};
+
+export type NotificationRetryScheduled = {
+  type: "NotificationRetryScheduled";
+  data: { notificationId: string; attempt: number; error: string };
+};
+
+export type NotificationFailed = {
+  type: "NotificationFailed";
+  data: { notificationId: string; attempt: number; error: string };
+};
+
+export type NotificationDeadLettered = {
+  type: "NotificationDeadLettered";
+  data: { notificationId: string; reason: string };
+};
+
+export type NotificationRedriven = {
+  type: "NotificationRedriven";
+  data: { notificationId: string; uploadId: string; by: string };
+};
+
+export type NotificationEvent =
+  | NotificationRequested
+  | NotificationQueued
+  | NotificationStarted
+  | NotificationSent
+  | NotificationRetryScheduled
+  | NotificationFailed
+  | NotificationDeadLettered
+  | NotificationRedriven;
+
+export type HeraldEvent = FileUploaded | NotificationEvent;
+
+export type EventMetadata = { occurredAt: string; traceparent?: string };
+
+/** An event as it was stored: where it sits in its stream and in the whole log. */
+export type RecordedEvent<E extends HeraldEvent = HeraldEvent> = E & {
+  streamName: string;
+  /** 0-based revision within its stream. */
+  revision: bigint;
+  /** Global, strictly increasing position in the log. */
+  position: bigint;
+  metadata: EventMetadata;
+};
+
+export const uploadStream = (uploadId: string) => `upload-${uploadId}`;
+export const notificationStream = (notificationId: string) => `notification-${notificationId}`;
+
+export function isNotificationEvent(event: HeraldEvent): event is NotificationEvent {
+  return event.type.startsWith("Notification");
+}

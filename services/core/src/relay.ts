@@ -1,0 +1,41 @@
+import type { Logger } from "pino";
+import { notificationStream } from "./events.ts";
+import type { CheckpointStore, EventLog, Subscription, WorkQueue } from "./ports.ts";
+
+// The relay follows the log from its durable checkpoint and hands every requested (or
+// redriven) notification to the queue. The checkpoint moves only after the message is
+// queued, so a crash at any point means "queue it again", never "forget it"; the notifier
+// is idempotent, so again is harmless.
+
+export const relayCheckpoint = "relay";
+
+export type RelayDeps = { log: EventLog; checkpoints: CheckpointStore; queue: WorkQueue; logger: Logger };
+
+export async function startRelay({ log, checkpoints, queue, logger }: RelayDeps): Promise<Subscription> {
+  const after = await checkpoints.load(relayCheckpoint);
+  logger.info({ checkpoint: after?.toString() ?? null }, "relay starting");
+  return log.subscribeAll(
+    {
+      after,
+      onCaughtUp: () => logger.info("relay caught up"),
+      onError: (error) => logger.error({ err: error }, "relay stopped on an error"),
+    },
+    async (event) => {
+      if (event.type !== "NotificationRequested" && event.type !== "NotificationRedriven") return;
+      const { notificationId, uploadId } = event.data;
+      const traceparent = event.metadata.traceparent;
+      await log.append(notificationStream(notificationId), [
+        { type: "NotificationQueued", data: { notificationId }, metadata: { traceparent } },
+      ]);
+      await queue.publish({
+        version: 1,
+        notificationId,
+        uploadId,
+        enqueuedAt: new Date().toISOString(),
+        traceparent,
+      });
+      await checkpoints.save(relayCheckpoint, event.position);
+      logger.debug({ notificationId, position: event.position.toString() }, "relayed");
+    },
+  );
+}

@@ -7,6 +7,7 @@ export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: "herald_" });
   const registers = [registry];
+  let depthOf: () => number = () => 0;
 
   return {
     registry,
@@ -45,6 +46,18 @@ export function createMetrics() {
       labelNames: ["outcome"] as const,
       registers,
     }),
+    queueDepth: new client.Gauge({
+      name: "herald_queue_depth",
+      help: "Notification messages waiting, in flight or scheduled for a retry in the queue.",
+      registers,
+      collect() {
+        this.set(depthOf());
+      },
+    }),
+    /** Tells the queue-depth gauge where to read from. */
+    trackQueueDepth(read: () => number) {
+      depthOf = read;
+    },
     smtpDuration: new client.Histogram({
       name: "herald_smtp_send_duration_seconds",
       help: "Time to hand one email to the SMTP server, by result.",

@@ -68,6 +68,7 @@ const notifier = createNotifier({
   publicUrl: config.HERALD_PUBLIC_URL,
 });
 queue.consume(notifier.handle, notifier.deadLetter);
+metrics.trackQueueDepth(queue.depth);
 
 await caughtUpOnce;
 // The embedded queue is in memory: what it held when the process stopped is gone. Every

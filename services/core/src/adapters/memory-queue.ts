@@ -3,6 +3,8 @@ import type { DeliveryStatus, NotificationMessage, WorkQueue } from "../ports.ts
 // The embedded queue between the relay and the notifier, with the delivery rules Dapr gives
 // in the other modes: at-least-once, RETRY redelivers with exponential backoff up to
 // maxAttempts, then the message goes to the dead-letter handler; DROP and SUCCESS remove it.
+// A notification is never delivered twice at once: publishing one that is already waiting,
+// in flight or scheduled for a retry is a no-op (that delivery will do the work).
 // It lives in memory: on restart, the relay's checkpoint and the notification table bring
 // back what was in flight (see services/web/src/embedded.ts).
 
@@ -14,7 +16,10 @@ export type MemoryQueueOptions = { concurrency: number; maxAttempts: number; ret
 type Entry = { message: NotificationMessage; attempt: number };
 
 export function createMemoryQueue(options: MemoryQueueOptions) {
+  const retryMaxMs = options.retryMaxMs ?? 60_000;
   const ready: Entry[] = [];
+  /** notificationIds waiting, in flight or scheduled. */
+  const present = new Set<string>();
   const timers = new Set<NodeJS.Timeout>();
   let handler: QueueHandler | null = null;
   let deadLetter: DeadLetterHandler = async () => {};
@@ -44,15 +49,27 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
       status = "RETRY";
       reason = (error as Error).message;
     }
-    if (status !== "RETRY") return;
-    if (entry.attempt >= options.maxAttempts) {
-      await deadLetter(entry.message, `gave up after ${entry.attempt} deliveries: ${reason}`);
+    if (status !== "RETRY") {
+      present.delete(entry.message.notificationId);
       return;
     }
-    const delay = Math.min(options.retryBaseMs * 2 ** (entry.attempt - 1), options.retryMaxMs ?? 60_000);
+    if (entry.attempt >= options.maxAttempts) {
+      try {
+        await deadLetter(entry.message, `gave up after ${entry.attempt} deliveries: ${reason}`);
+        present.delete(entry.message.notificationId);
+      } catch {
+        // Could not record the dead letter (the log is away): keep the message and try later.
+        schedule(entry, retryMaxMs);
+      }
+      return;
+    }
+    schedule({ ...entry, attempt: entry.attempt + 1 }, Math.min(options.retryBaseMs * 2 ** (entry.attempt - 1), retryMaxMs));
+  };
+
+  const schedule = (entry: Entry, delay: number) => {
     const timer = setTimeout(() => {
       timers.delete(timer);
-      ready.push({ message: entry.message, attempt: entry.attempt + 1 });
+      ready.push(entry);
       pump();
     }, delay);
     timers.add(timer);
@@ -61,6 +78,8 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
   const queue = {
     async publish(message: NotificationMessage) {
       if (stopped) throw new Error("queue is stopped");
+      if (present.has(message.notificationId)) return;
+      present.add(message.notificationId);
       ready.push({ message, attempt: 1 });
       pump();
     },

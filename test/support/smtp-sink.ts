@@ -1,0 +1,98 @@
+import type { AddressInfo } from "node:net";
+import { simpleParser, type ParsedMail } from "mailparser";
+import { SMTPServer, type SMTPServerOptions } from "smtp-server";
+
+// A real SMTP server for tests (smtp-server from npm), recording every message it accepted.
+
+export type SinkOptions = {
+  /** Answer the first N messages with this error (e.g. a 4xx for "try later"). */
+  refuseFirst?: { count: number; code: number; message: string };
+  /** Refuse these recipients for good (550). */
+  rejectRecipients?: string[];
+  /** Slow down every MAIL FROM by this much, to keep work in flight. */
+  delayMs?: number;
+  /** Let this many messages start, then hold every later one at MAIL FROM until release(). */
+  holdAfter?: number;
+};
+
+export type SmtpSink = {
+  url: string;
+  messages: ParsedMail[];
+  /** Messages per recipient address. */
+  countFor(address: string): number;
+  /** How many messages carried this X-Herald-Notification-Id. */
+  countNotification(notificationId: string): number;
+  /** Lets held messages (and all later ones) through. */
+  release(): void;
+  waitFor(count: number, timeoutMs?: number): Promise<ParsedMail[]>;
+  close(): Promise<void>;
+};
+
+export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink> {
+  const messages: ParsedMail[] = [];
+  let refused = 0;
+  let started = 0;
+  let holding = options.holdAfter !== undefined;
+  const held: Array<() => void> = [];
+  const serverOptions: SMTPServerOptions = {
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
+    logger: false,
+    onMailFrom(_address, _session, callback) {
+      started += 1;
+      const proceed = () => (options.delayMs ? setTimeout(() => callback(), options.delayMs) : callback());
+      if (holding && started > options.holdAfter!) held.push(proceed);
+      else proceed();
+    },
+    onRcptTo(address, _session, callback) {
+      if (options.rejectRecipients?.includes(address.address)) {
+        const error = Object.assign(new Error("No such user here"), { responseCode: 550 });
+        return callback(error);
+      }
+      callback();
+    },
+    onData(stream, _session, callback) {
+      if (options.refuseFirst && refused < options.refuseFirst.count) {
+        refused += 1;
+        stream.resume();
+        stream.on("end", () =>
+          callback(Object.assign(new Error(options.refuseFirst!.message), { responseCode: options.refuseFirst!.code })),
+        );
+        return;
+      }
+      simpleParser(stream).then(
+        (mail) => {
+          messages.push(mail);
+          callback();
+        },
+        (error) => callback(error),
+      );
+    },
+  };
+  const server = new SMTPServer(serverOptions);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.server.address() as AddressInfo;
+
+  const addresses = (mail: ParsedMail) =>
+    [mail.to].flat().flatMap((to) => (to ? to.value.map((v) => v.address?.toLowerCase()) : []));
+
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    countFor: (address) => messages.filter((m) => addresses(m).includes(address.toLowerCase())).length,
+    countNotification: (id) => messages.filter((m) => m.headers.get("x-herald-notification-id") === id).length,
+    release() {
+      holding = false;
+      held.splice(0).forEach((proceed) => proceed());
+    },
+    async waitFor(count, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (messages.length < count) {
+        if (Date.now() > deadline) throw new Error(`SMTP sink: ${messages.length} of ${count} messages after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return messages;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { it } from "node:test";
+import { createMemoryQueue, type DeliveryStatus, type NotificationMessage } from "@herald/core";
+
+const message = (notificationId: string): NotificationMessage => ({
+  version: 1,
+  notificationId,
+  uploadId: "u",
+  enqueuedAt: new Date().toISOString(),
+});
+
+it("redelivers on RETRY with growing delays, then hands the message to the dead-letter handler", async () => {
+  const queue = createMemoryQueue({ concurrency: 2, maxAttempts: 3, retryBaseMs: 20 });
+  const deliveries: number[] = [];
+  const dead: string[] = [];
+  queue.consume(
+    async () => {
+      deliveries.push(Date.now());
+      return "RETRY";
+    },
+    async (m, reason) => void dead.push(`${m.notificationId}: ${reason}`),
+  );
+  await queue.publish(message("a"));
+  await queue.idle();
+  assert.equal(deliveries.length, 3);
+  assert.ok(deliveries[1]! - deliveries[0]! >= 18, "first retry after ~20 ms");
+  assert.ok(deliveries[2]! - deliveries[1]! >= 38, "second retry after ~40 ms");
+  assert.deepEqual(dead, ["a: gave up after 3 deliveries: the handler asked to retry"]);
+  await queue.stop();
+});
+
+it("never treats a handler that throws as done", async () => {
+  const queue = createMemoryQueue({ concurrency: 1, maxAttempts: 5, retryBaseMs: 5 });
+  let calls = 0;
+  queue.consume(async () => {
+    calls += 1;
+    if (calls < 3) throw new Error("log unavailable");
+    return "SUCCESS";
+  }, async () => assert.fail("not dead-lettered"));
+  await queue.publish(message("b"));
+  await queue.idle();
+  assert.equal(calls, 3);
+  await queue.stop();
+});
+
+it("does not deliver the same notification twice at once", async () => {
+  const queue = createMemoryQueue({ concurrency: 4, maxAttempts: 1, retryBaseMs: 5 });
+  const seen: string[] = [];
+  queue.consume(async (m): Promise<DeliveryStatus> => {
+    seen.push(m.notificationId);
+    await new Promise((r) => setTimeout(r, 20));
+    return "SUCCESS";
+  }, async () => {});
+  await queue.publish(message("c"));
+  await queue.publish(message("c"));
+  await queue.publish(message("d"));
+  await queue.idle();
+  assert.deepEqual(seen.sort(), ["c", "d"]);
+  await queue.publish(message("c"));
+  await queue.idle();
+  assert.deepEqual(seen.sort(), ["c", "c", "d"], "once done, it can be queued again (a redrive)");
+  await queue.stop();
+});
+
+it("keeps at most `concurrency` deliveries in flight", async () => {
+  const queue = createMemoryQueue({ concurrency: 3, maxAttempts: 1, retryBaseMs: 5 });
+  let inFlight = 0;
+  let peak = 0;
+  queue.consume(async () => {
+    inFlight += 1;
+    peak = Math.max(peak, inFlight);
+    await new Promise((r) => setTimeout(r, 10));
+    inFlight -= 1;
+    return "SUCCESS";
+  }, async () => {});
+  for (let i = 0; i < 20; i++) await queue.publish(message(`m${i}`));
+  assert.equal(queue.depth(), 20);
+  await queue.idle();
+  assert.equal(peak, 3);
+  assert.equal(queue.depth(), 0);
+  await queue.stop();
+});

@@ -16,6 +16,11 @@ const schema = z.object({
     .refine((u) => /^smtps?:$/.test(new URL(u).protocol), "must be an smtp:// or smtps:// URL")
     .optional(),
   MAIL_FROM: z.string().min(3).default("Herald <herald@localhost>"),
+  /** esdb://host:2113?tls=false: the event log (and relay checkpoint) on EventStoreDB; unset = SQLite. */
+  EVENTSTORE_URL: z
+    .string()
+    .regex(/^esdb(\+discover)?:\/\/\S+$/, "must be an esdb:// or esdb+discover:// connection string")
+    .optional(),
   HERALD_DATA_DIR: z.string().min(1).default("./data"),
   HERALD_MAX_UPLOAD_BYTES: positiveInt.default(100 * 1024 * 1024),
   /** Path to a JSON seed of users and groups; unset = the demo seed. */

@@ -87,6 +87,17 @@ export type RecordedEvent<E extends HeraldEvent = HeraldEvent> = E & {
 export const uploadStream = (uploadId: string) => `upload-${uploadId}`;
 export const notificationStream = (notificationId: string) => `notification-${notificationId}`;
 
-export function isNotificationEvent(event: HeraldEvent): event is NotificationEvent {
-  return event.type.startsWith("Notification");
+const notificationEventTypes: ReadonlySet<string> = new Set<NotificationEvent["type"]>([
+  "NotificationRequested",
+  "NotificationQueued",
+  "NotificationStarted",
+  "NotificationSent",
+  "NotificationRetryScheduled",
+  "NotificationFailed",
+  "NotificationDeadLettered",
+  "NotificationRedriven",
+]);
+
+export function isNotificationEvent(event: { type: string }): event is NotificationEvent {
+  return notificationEventTypes.has(event.type);
 }

@@ -1,4 +1,4 @@
-import type { RecordedEvent } from "./events.ts";
+import { isNotificationEvent, type RecordedEvent } from "./events.ts";
 import { evolve, type Notification } from "./notification.ts";
 
 // The read models the API answers from: uploads per group and the notification table. They
@@ -43,6 +43,7 @@ export function createReadModels() {
         push(uploadIdsByGroup, event.data.groupId, event.data.uploadId);
         return;
       }
+      if (!isNotificationEvent(event)) return; // not ours (e.g. a checkpoint or group event)
       const { notificationId } = event.data;
       const entry = notifications.get(notificationId);
       const state = evolve(entry?.state ?? null, event);

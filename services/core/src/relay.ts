@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { notificationStream } from "./events.ts";
+import { followLog } from "./follow-log.ts";
 import type { CheckpointStore, EventLog, Subscription, WorkQueue } from "./ports.ts";
 
 // The relay follows the log from its durable checkpoint and hands every requested (or
@@ -14,12 +15,9 @@ export type RelayDeps = { log: EventLog; checkpoints: CheckpointStore; queue: Wo
 export async function startRelay({ log, checkpoints, queue, logger }: RelayDeps): Promise<Subscription> {
   const after = await checkpoints.load(relayCheckpoint);
   logger.info({ checkpoint: after?.toString() ?? null }, "relay starting");
-  return log.subscribeAll(
-    {
-      after,
-      onCaughtUp: () => logger.info("relay caught up"),
-      onError: (error) => logger.error({ err: error }, "relay stopped on an error"),
-    },
+  return followLog(
+    log,
+    { name: "relay", after, logger, onCaughtUp: () => logger.info("relay caught up") },
     async (event) => {
       if (event.type !== "NotificationRequested" && event.type !== "NotificationRedriven") return;
       const { notificationId, uploadId } = event.data;

@@ -9,8 +9,10 @@ import {
   createOutboxMailer,
   createReadModels,
   createSmtpMailer,
+  followLog,
   instrumentEventLog,
   loadConfig,
+  openEventStoreEventLog,
   openSqliteEventLog,
   relayCheckpoint,
   startRelay,
@@ -19,8 +21,9 @@ import { createNotifier } from "@herald/notifier";
 import { createWebApp } from "./app.ts";
 import { loadDirectory } from "./directory.ts";
 
-// Herald in embedded mode: web, relay and notifier in one process, with the event log in a
-// SQLite file, blobs in a folder and an in-process queue. `npm start` runs this.
+// Herald in embedded mode: web, relay and notifier in one process, with blobs in a folder and
+// an in-process queue; the event log is a SQLite file, or EventStoreDB when EVENTSTORE_URL is
+// set. `npm start` runs this.
 
 // ---- config ---------------------------------------------------------------------------
 const config = startupStep(() => loadConfig());
@@ -30,8 +33,10 @@ const dataDir = resolve(config.HERALD_DATA_DIR);
 // ---- adapters --------------------------------------------------------------------------
 const directory = startupStep(() => loadDirectory(config, logger));
 const metrics = createMetrics();
-const sqlite = startupStep(() => openSqliteEventLog(dataDir));
-const log = instrumentEventLog(sqlite, metrics);
+const store = startupStep(() =>
+  config.EVENTSTORE_URL ? openEventStoreEventLog(config.EVENTSTORE_URL) : openSqliteEventLog(dataDir),
+);
+const log = instrumentEventLog(store, metrics);
 const blobs = createFsBlobStore(join(dataDir, "blobs"));
 const outbox = config.SMTP_URL ? undefined : createOutboxMailer(join(dataDir, "outbox"), config.MAIL_FROM);
 const mailer = config.SMTP_URL ? createSmtpMailer(config.SMTP_URL, config.MAIL_FROM) : outbox!;
@@ -46,14 +51,16 @@ const readModels = createReadModels();
 let caughtUp = false;
 let markCaughtUp: () => void;
 const caughtUpOnce = new Promise<void>((resolveCaughtUp) => (markCaughtUp = resolveCaughtUp));
-const projection = log.subscribeAll(
+const projection = followLog(
+  log,
   {
+    name: "read-models",
     after: null,
+    logger,
     onCaughtUp: () => {
       caughtUp = true;
       markCaughtUp();
     },
-    onError: (error) => logger.fatal({ err: error }, "read model projection stopped"),
   },
   async (event) => readModels.apply(event),
 );
@@ -74,7 +81,7 @@ await caughtUpOnce;
 // The embedded queue is in memory: what it held when the process stopped is gone. Every
 // notification the relay already passed and that is not final goes back on the queue; the
 // notifier skips any that turn out to be done.
-const relayedUpTo = await sqlite.load(relayCheckpoint);
+const relayedUpTo = await store.load(relayCheckpoint);
 if (relayedUpTo !== null) {
   const pending = readModels.unfinished(relayedUpTo);
   for (const n of pending) {
@@ -82,7 +89,7 @@ if (relayedUpTo !== null) {
   }
   if (pending.length > 0) logger.info({ count: pending.length }, "requeued unfinished notifications after restart");
 }
-const relay = await startRelay({ log, checkpoints: sqlite, queue, logger: logger.child({ component: "relay" }) });
+const relay = await startRelay({ log, checkpoints: store, queue, logger: logger.child({ component: "relay" }) });
 
 // ---- web -------------------------------------------------------------------------------
 const app = createWebApp({
@@ -101,7 +108,12 @@ await once(server, "listening");
 server.requestTimeout = 10 * 60_000; // uploads of large files take a while; slow-loris gets cut
 server.headersTimeout = 30_000;
 logger.info(
-  { port: (server.address() as AddressInfo).port, dataDir, mail: config.SMTP_URL ? "smtp" : "outbox" },
+  {
+    port: (server.address() as AddressInfo).port,
+    dataDir,
+    eventLog: config.EVENTSTORE_URL ? "eventstoredb" : "sqlite",
+    mail: config.SMTP_URL ? "smtp" : "outbox",
+  },
   "herald listening",
 );
 
@@ -115,7 +127,7 @@ async function stop(signal: string) {
   await relay.stop();
   await queue.stop();
   await projection.stop();
-  await sqlite.close();
+  await store.close();
   process.exit(0);
 }
 process.on("SIGTERM", () => void stop("SIGTERM"));

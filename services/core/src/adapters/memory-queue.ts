@@ -96,10 +96,13 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
         if (active === 0 && ready.length === 0 && timers.size === 0) resolve();
         else idleWaiters.push(resolve);
       }),
-    async stop() {
+    /** Stops taking work; waits (up to graceMs) for deliveries in flight to finish. */
+    async stop(graceMs = 10_000) {
       stopped = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
+      const deadline = Date.now() + graceMs;
+      while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     },
   } satisfies WorkQueue & Record<string, unknown>;
   return queue;

@@ -23,7 +23,8 @@ const schema = `
     metadata TEXT    NOT NULL,
     UNIQUE (stream, revision)
   );
-  CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+  -- TEXT: positions are bigints; kept exact whatever their size.
+  CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position TEXT NOT NULL);
 `;
 
 /** How long a caught-up subscription waits before looking again, if no append woke it. */
@@ -165,14 +166,14 @@ export function openSqliteEventLog(dataDir: string): SqliteEventLog {
     },
 
     async load(name) {
-      const row = db.get("SELECT position FROM checkpoints WHERE name = ?", name) as { position: number } | null;
+      const row = db.get("SELECT position FROM checkpoints WHERE name = ?", name) as { position: string } | null;
       return row ? BigInt(row.position) : null;
     },
 
     async save(name, position) {
       db.run(
         "INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-        [name, position],
+        [name, position.toString()],
       );
     },
 

@@ -47,8 +47,14 @@ export function eventLogContract(factory: EventLogFactory) {
       const result = await log.append(s, [queued("a"), queued("b"), queued("c")], { expectedRevision: "no_stream" });
       assert.equal(result.nextRevision, 2n);
       const events = await log.readStream(s);
-      assert.deepEqual(events.map((e) => e.revision), [0n, 1n, 2n]);
-      assert.deepEqual(events.map((e) => (e.data as { notificationId: string }).notificationId), ["a", "b", "c"]);
+      assert.deepEqual(
+        events.map((e) => e.revision),
+        [0n, 1n, 2n],
+      );
+      assert.deepEqual(
+        events.map((e) => (e.data as { notificationId: string }).notificationId),
+        ["a", "b", "c"],
+      );
       assert.ok(events.every((e, i) => i === 0 || e.position > events[i - 1]!.position));
       assert.equal(events[2]!.position, result.position);
       assert.ok(!Number.isNaN(Date.parse(events[0]!.metadata.occurredAt)));
@@ -92,9 +98,15 @@ export function eventLogContract(factory: EventLogFactory) {
       const s = stream();
       await log.append(s, ["a", "b", "c", "d"].map(queued));
       const backwards = await log.readStream(s, { direction: "backwards", maxCount: 2 });
-      assert.deepEqual(backwards.map((e) => e.revision), [3n, 2n]);
+      assert.deepEqual(
+        backwards.map((e) => e.revision),
+        [3n, 2n],
+      );
       const from = await log.readStream(s, { fromRevision: 2n });
-      assert.deepEqual(from.map((e) => e.revision), [2n, 3n]);
+      assert.deepEqual(
+        from.map((e) => e.revision),
+        [2n, 3n],
+      );
     });
 
     it("reads all streams in one global order, after an exclusive position", async () => {
@@ -105,7 +117,10 @@ export function eventLogContract(factory: EventLogFactory) {
       await log.append(s1, [queued("3")]);
       const all = await log.readAll({ after: first.position - 1n, maxCount: 10_000 });
       const ours = all.filter((e) => e.streamName === s1 || e.streamName === s2);
-      assert.deepEqual(ours.map((e) => (e.data as { notificationId: string }).notificationId), ["1", "2", "3"]);
+      assert.deepEqual(
+        ours.map((e) => (e.data as { notificationId: string }).notificationId),
+        ["1", "2", "3"],
+      );
       const afterFirst = await log.readAll({ after: first.position, maxCount: 10_000 });
       assert.ok(!afterFirst.some((e) => e.position === first.position), "the start position is exclusive");
     });
@@ -119,7 +134,10 @@ export function eventLogContract(factory: EventLogFactory) {
       assert.equal(seen1.length, 50);
       const checkpoint = seen1[seen1.length - 1]!.position;
 
-      await log.append(s, Array.from({ length: 50 }, (_, i) => queued(`b${i}`)));
+      await log.append(
+        s,
+        Array.from({ length: 50 }, (_, i) => queued(`b${i}`)),
+      );
       const seen2 = (await collect(log, checkpoint, 50)).filter((e) => e.streamName === s);
       const ids = [...seen1, ...seen2].map((e) => (e.data as { notificationId: string }).notificationId);
       assert.deepEqual(ids, [...firstHalf.map((_, i) => `a${i}`), ...Array.from({ length: 50 }, (_, i) => `b${i}`)]);

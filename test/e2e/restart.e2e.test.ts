@@ -15,43 +15,53 @@ after(async () => {
   await sink?.close();
 });
 
-it("when Herald is killed mid-work and started again, every email arrives exactly once", { timeout: 120_000 }, async () => {
-  const uploads = 10;
-  const sentBeforeKill = 6;
-  sink = await startSmtpSink({ holdAfter: sentBeforeKill });
-  const dataDir = tempDir("restart");
-  const env = { SMTP_URL: sink.url, HERALD_RETRY_BASE_MS: "200" };
-  herald = await startHerald(env, dataDir);
-  const api = client(herald.url);
+it(
+  "when Herald is killed mid-work and started again, every email arrives exactly once",
+  { timeout: 120_000 },
+  async () => {
+    const uploads = 10;
+    const sentBeforeKill = 6;
+    sink = await startSmtpSink({ holdAfter: sentBeforeKill });
+    const dataDir = tempDir("restart");
+    const env = { SMTP_URL: sink.url, HERALD_RETRY_BASE_MS: "200" };
+    herald = await startHerald(env, dataDir);
+    const api = client(herald.url);
 
-  const notificationIds: string[] = [];
-  for (let i = 0; i < uploads; i++) {
-    const res = await api.upload("design", tokens.carol, { name: `file-${i}.txt`, content: `content ${i}` });
-    assert.equal(res.status, 202);
-    notificationIds.push(...res.body.notifications.map((n: { notificationId: string }) => n.notificationId));
-  }
-  // The first few are sent and recorded; the rest are stuck in SMTP or waiting in the queue.
-  await eventually(async () => {
-    const { body } = await api.get("/api/groups/design/notifications", tokens.alice);
-    return body.items.filter((n: { status: string }) => n.status === "sent").length >= sentBeforeKill ? true : undefined;
-  }, 10_000, "the first emails to be recorded as sent");
-  const inFlight = (await api.get("/api/groups/design/notifications", tokens.alice)).body.items.filter(
-    (n: { status: string }) => n.status === "sending",
-  ).length;
-  await herald.kill();
-  assert.equal(sink.messages.length, sentBeforeKill, "only the first emails got through before the kill");
-  assert.ok(inFlight > 0, "some notifications were in the middle of sending when Herald was killed");
+    const notificationIds: string[] = [];
+    for (let i = 0; i < uploads; i++) {
+      const res = await api.upload("design", tokens.carol, { name: `file-${i}.txt`, content: `content ${i}` });
+      assert.equal(res.status, 202);
+      notificationIds.push(...res.body.notifications.map((n: { notificationId: string }) => n.notificationId));
+    }
+    // The first few are sent and recorded; the rest are stuck in SMTP or waiting in the queue.
+    await eventually(
+      async () => {
+        const { body } = await api.get("/api/groups/design/notifications", tokens.alice);
+        return body.items.filter((n: { status: string }) => n.status === "sent").length >= sentBeforeKill
+          ? true
+          : undefined;
+      },
+      10_000,
+      "the first emails to be recorded as sent",
+    );
+    const inFlight = (await api.get("/api/groups/design/notifications", tokens.alice)).body.items.filter(
+      (n: { status: string }) => n.status === "sending",
+    ).length;
+    await herald.kill();
+    assert.equal(sink.messages.length, sentBeforeKill, "only the first emails got through before the kill");
+    assert.ok(inFlight > 0, "some notifications were in the middle of sending when Herald was killed");
 
-  sink.release();
-  herald = await startHerald(env, dataDir);
-  await sink.waitFor(notificationIds.length, 30_000);
-  await new Promise((r) => setTimeout(r, 1000)); // a duplicate would arrive in this time
-  for (const id of notificationIds) assert.equal(sink.countNotification(id), 1, `notification ${id} emailed once`);
-  assert.equal(sink.messages.length, notificationIds.length);
+    sink.release();
+    herald = await startHerald(env, dataDir);
+    await sink.waitFor(notificationIds.length, 30_000);
+    await new Promise((r) => setTimeout(r, 1000)); // a duplicate would arrive in this time
+    for (const id of notificationIds) assert.equal(sink.countNotification(id), 1, `notification ${id} emailed once`);
+    assert.equal(sink.messages.length, notificationIds.length);
 
-  const { body } = await client(herald.url).get("/api/groups/design/notifications", tokens.alice);
-  assert.equal(body.items.length, notificationIds.length);
-  for (const n of body.items) assert.equal(n.status, "sent", `${n.notificationId} is ${n.status}`);
-  const retried = body.items.filter((n: { attempts: number }) => n.attempts === 2).length;
-  assert.equal(retried, inFlight, "the notifications cut off mid-send were attempted a second time");
-});
+    const { body } = await client(herald.url).get("/api/groups/design/notifications", tokens.alice);
+    assert.equal(body.items.length, notificationIds.length);
+    for (const n of body.items) assert.equal(n.status, "sent", `${n.notificationId} is ${n.status}`);
+    const retried = body.items.filter((n: { attempts: number }) => n.attempts === 2).length;
+    assert.equal(retried, inFlight, "the notifications cut off mid-send were attempted a second time");
+  },
+);

@@ -1,6 +1,11 @@
 // A thin client for Herald's HTTP API as a user would call it.
 
-export const tokens = { alice: "dev-alice-token", bob: "dev-bob-token", carol: "dev-carol-token", dave: "dev-dave-token" };
+export const tokens = {
+  alice: "dev-alice-token",
+  bob: "dev-bob-token",
+  carol: "dev-carol-token",
+  dave: "dev-dave-token",
+};
 
 export function client(baseUrl: string) {
   const call = async (path: string, token: string | undefined, init: RequestInit = {}) => {
@@ -13,7 +18,11 @@ export function client(baseUrl: string) {
   };
   return {
     get: (path: string, token?: string) => call(path, token),
-    upload(groupId: string, token: string | undefined, file: { name: string; content: string | Uint8Array<ArrayBuffer>; type?: string }) {
+    upload(
+      groupId: string,
+      token: string | undefined,
+      file: { name: string; content: string | Uint8Array<ArrayBuffer>; type?: string },
+    ) {
       const form = new FormData();
       form.append("file", new Blob([file.content], { type: file.type ?? "text/plain" }), file.name);
       return call(`/api/groups/${groupId}/uploads`, token, { method: "POST", body: form });

@@ -40,7 +40,9 @@ const sharedPb = clientRequire("@eventstore/db-client/generated/shared_pb.js") a
 const featuresGrpc = clientRequire(
   "@eventstore/db-client/generated/serverfeatures_grpc_pb.js",
 ) as typeof ServerFeaturesGrpcTypes;
-const featuresPb = clientRequire("@eventstore/db-client/generated/serverfeatures_pb.js") as typeof ServerFeaturesPbTypes;
+const featuresPb = clientRequire(
+  "@eventstore/db-client/generated/serverfeatures_pb.js",
+) as typeof ServerFeaturesPbTypes;
 
 type ReadReq = StreamsPbTypes.ReadReq;
 type ReadResp = StreamsPbTypes.ReadResp;
@@ -94,10 +96,9 @@ type StoredEvent = {
 };
 
 type Proposed = { id: string; type: string; contentType: string; data: Buffer; metadata: Buffer };
-type Expected = { kind: "any" } | { kind: "no_stream" } | { kind: "stream_exists" } | { kind: "revision"; revision: number };
-type AppendOutcome =
-  | { ok: true; revision: number; position: number | null }
-  | { ok: false; current: number };
+type Expected =
+  { kind: "any" } | { kind: "no_stream" } | { kind: "stream_exists" } | { kind: "revision"; revision: number };
+type AppendOutcome = { ok: true; revision: number; position: number | null } | { ok: false; current: number };
 
 type Line = {
   stream: string;
@@ -448,7 +449,8 @@ export async function startEsdbTestServer(options: EsdbTestServerOptions = {}): 
       call.on("data", (req: AppendReq) => {
         if (done) return;
         if (!header) {
-          if (!req.hasOptions()) return fail(status.INVALID_ARGUMENT, "The first message of an append must be its options.");
+          if (!req.hasOptions())
+            return fail(status.INVALID_ARGUMENT, "The first message of an append must be its options.");
           header = req.getOptions()!;
           return;
         }
@@ -476,7 +478,8 @@ export async function startEsdbTestServer(options: EsdbTestServerOptions = {}): 
           });
         }
         // The real server keeps only "is it JSON" and answers with one of these two.
-        const contentType = metadataMap.get("content-type") === "application/json" ? "application/json" : "application/octet-stream";
+        const contentType =
+          metadataMap.get("content-type") === "application/json" ? "application/json" : "application/octet-stream";
         proposed.push({ id, type, contentType, data, metadata: custom });
       });
       // Cancelled or connection lost before the end: nothing is written.
@@ -565,7 +568,9 @@ export async function startEsdbTestServer(options: EsdbTestServerOptions = {}): 
         const list = store.streams.get(name);
         if (!list || list.length === 0) {
           call.write(
-            new ReadResp().setStreamNotFound(new streamsPb.ReadResp.StreamNotFound().setStreamIdentifier(streamIdentifier(name))),
+            new ReadResp().setStreamNotFound(
+              new streamsPb.ReadResp.StreamNotFound().setStreamIdentifier(streamIdentifier(name)),
+            ),
           );
           call.end();
           return;
@@ -575,10 +580,9 @@ export async function startEsdbTestServer(options: EsdbTestServerOptions = {}): 
         const R = Options.StreamOptions.RevisionOptionCase;
         // Reads include their start revision; "end" is the last event backwards, nothing forwards.
         const option = s.getRevisionOptionCase();
-        const from = option === R.REVISION ? Number(s.getRevision()) : option === R.END ? (backwards ? last : last + 1) : 0;
-        events = backwards
-          ? list.slice(first, Math.min(from, last) + 1).reverse()
-          : list.slice(Math.max(from, first));
+        const from =
+          option === R.REVISION ? Number(s.getRevision()) : option === R.END ? (backwards ? last : last + 1) : 0;
+        events = backwards ? list.slice(first, Math.min(from, last) + 1).reverse() : list.slice(Math.max(from, first));
         withPosition = false;
       } else if (options.hasAll()) {
         const a = options.getAll()!;
@@ -600,7 +604,8 @@ export async function startEsdbTestServer(options: EsdbTestServerOptions = {}): 
       let sent = 0n;
       pumpTo(
         call,
-        () => (i < events.length && sent < count ? (sent++, eventMessage(events[i++]!, structuredIds, withPosition)) : null),
+        () =>
+          i < events.length && sent < count ? (sent++, eventMessage(events[i++]!, structuredIds, withPosition)) : null,
         () => call.end(),
       );
     },
@@ -617,7 +622,12 @@ export async function startEsdbTestServer(options: EsdbTestServerOptions = {}): 
     },
   };
 
-  function subscribe(call: ReadCall, options: StreamsPbTypes.ReadReq.Options, structuredIds: boolean, filter: Filter | null) {
+  function subscribe(
+    call: ReadCall,
+    options: StreamsPbTypes.ReadReq.Options,
+    structuredIds: boolean,
+    filter: Filter | null,
+  ) {
     const C = streamsPb.ReadResp;
     let source: () => StoredEvent[];
     let cursor: number;
@@ -722,7 +732,9 @@ export async function startEsdbTestServer(options: EsdbTestServerOptions = {}): 
         new featuresPb.SupportedMethod().setServiceName("event_store.client.streams.streams").setMethodName(name);
       callback(
         null,
-        new featuresPb.SupportedMethods().setMethodsList([method("read"), method("append")]).setEventStoreServerVersion(SERVER_VERSION),
+        new featuresPb.SupportedMethods()
+          .setMethodsList([method("read"), method("append")])
+          .setEventStoreServerVersion(SERVER_VERSION),
       );
     },
   };
@@ -741,7 +753,9 @@ export async function startEsdbTestServer(options: EsdbTestServerOptions = {}): 
   let port: number;
   try {
     const innerPort = await new Promise<number>((done, fail) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? fail(error) : done(bound))),
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        error ? fail(error) : done(bound),
+      ),
     );
     front = createServer({ noDelay: true }, (socket) => {
       const upstream = connect({ host: "127.0.0.1", port: innerPort, noDelay: true });

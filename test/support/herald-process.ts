@@ -55,7 +55,10 @@ export async function startHerald(env: Record<string, string> = {}, dataDir = te
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`Herald exited with ${child.exitCode}:\n${output}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
@@ -68,7 +71,15 @@ export async function startHerald(env: Record<string, string> = {}, dataDir = te
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     await exited;
   };
-  return { url, port, dataDir, child, output: () => output, stop: () => signal("SIGTERM"), kill: () => signal("SIGKILL") };
+  return {
+    url,
+    port,
+    dataDir,
+    child,
+    output: () => output,
+    stop: () => signal("SIGTERM"),
+    kill: () => signal("SIGKILL"),
+  };
 }
 
 /** Runs Herald expecting it to refuse to start; resolves with its exit code and output. */
@@ -88,7 +99,11 @@ export async function startHeraldExpectingFailure(env: Record<string, string>) {
 }
 
 /** Polls until check() returns a value that is not undefined. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000, what = "condition"): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 15_000,
+  what = "condition",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

@@ -88,7 +88,8 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     async waitFor(count, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (messages.length < count) {
-        if (Date.now() > deadline) throw new Error(`SMTP sink: ${messages.length} of ${count} messages after ${timeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`SMTP sink: ${messages.length} of ${count} messages after ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 50));
       }
       return messages;

@@ -32,11 +32,14 @@ it("redelivers on RETRY with growing delays, then hands the message to the dead-
 it("never treats a handler that throws as done", async () => {
   const queue = createMemoryQueue({ concurrency: 1, maxAttempts: 5, retryBaseMs: 5 });
   let calls = 0;
-  queue.consume(async () => {
-    calls += 1;
-    if (calls < 3) throw new Error("log unavailable");
-    return "SUCCESS";
-  }, async () => assert.fail("not dead-lettered"));
+  queue.consume(
+    async () => {
+      calls += 1;
+      if (calls < 3) throw new Error("log unavailable");
+      return "SUCCESS";
+    },
+    async () => assert.fail("not dead-lettered"),
+  );
   await queue.publish(message("b"));
   await queue.idle();
   assert.equal(calls, 3);
@@ -46,11 +49,14 @@ it("never treats a handler that throws as done", async () => {
 it("does not deliver the same notification twice at once", async () => {
   const queue = createMemoryQueue({ concurrency: 4, maxAttempts: 1, retryBaseMs: 5 });
   const seen: string[] = [];
-  queue.consume(async (m): Promise<DeliveryStatus> => {
-    seen.push(m.notificationId);
-    await new Promise((r) => setTimeout(r, 20));
-    return "SUCCESS";
-  }, async () => {});
+  queue.consume(
+    async (m): Promise<DeliveryStatus> => {
+      seen.push(m.notificationId);
+      await new Promise((r) => setTimeout(r, 20));
+      return "SUCCESS";
+    },
+    async () => {},
+  );
   await queue.publish(message("c"));
   await queue.publish(message("c"));
   await queue.publish(message("d"));
@@ -66,13 +72,16 @@ it("keeps at most `concurrency` deliveries in flight", async () => {
   const queue = createMemoryQueue({ concurrency: 3, maxAttempts: 1, retryBaseMs: 5 });
   let inFlight = 0;
   let peak = 0;
-  queue.consume(async () => {
-    inFlight += 1;
-    peak = Math.max(peak, inFlight);
-    await new Promise((r) => setTimeout(r, 10));
-    inFlight -= 1;
-    return "SUCCESS";
-  }, async () => {});
+  queue.consume(
+    async () => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, 10));
+      inFlight -= 1;
+      return "SUCCESS";
+    },
+    async () => {},
+  );
   for (let i = 0; i < 20; i++) await queue.publish(message(`m${i}`));
   assert.equal(queue.depth(), 20);
   await queue.idle();

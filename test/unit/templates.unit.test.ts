@@ -37,7 +37,11 @@ describe("the upload email", () => {
   });
 
   it("keeps the subject on one line, so no input can add a header", () => {
-    const { subject } = renderUploadEmail({ ...context, filename: "a.txt\r\nBcc: victim@example.test", groupName: "G\n" });
+    const { subject } = renderUploadEmail({
+      ...context,
+      filename: "a.txt\r\nBcc: victim@example.test",
+      groupName: "G\n",
+    });
     assert.equal(subject, "[G ] Carol Member uploaded a.txt Bcc: victim@example.test");
     assert.ok(!/[\r\n]/.test(subject));
   });

@@ -45,7 +45,10 @@ export function followLog(
           if (stopped) return;
           failures += 1;
           const delay = Math.min(retryMs * 2 ** (failures - 1), maxRetryMs);
-          logger.warn({ err: error, follower: name, retryInMs: delay, position: position?.toString() }, "log follower interrupted");
+          logger.warn(
+            { err: error, follower: name, retryInMs: delay, position: position?.toString() },
+            "log follower interrupted",
+          );
           const broken = current;
           retryTimer = setTimeout(() => void broken?.stop().finally(subscribe), delay);
         },

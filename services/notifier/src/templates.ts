@@ -38,7 +38,11 @@ export function renderUploadEmail(context: UploadEmailContext) {
 }
 
 /** Control characters (CR, LF, tabs, ...) collapse to single spaces. */
-export const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, " ").replace(/\s+/g, " ").trim();
+export const oneLine = (s: string) =>
+  s
+    .replace(/[\u0000-\u001f\u007f]+/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
 
 export function formatSize(bytes: number): string {
   const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];

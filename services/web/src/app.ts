@@ -85,7 +85,8 @@ export function createWebApp(deps: WebDeps) {
   api.get("/groups/:groupId/uploads/:uploadId", (req, res) => {
     const group = requireGroupRole(directory, req.params.groupId, currentUser(res), "member");
     const upload = readModels.upload(req.params.uploadId);
-    if (!upload || upload.groupId !== group.id) throw new NotFoundError(`No upload ${req.params.uploadId} in ${group.id}.`);
+    if (!upload || upload.groupId !== group.id)
+      throw new NotFoundError(`No upload ${req.params.uploadId} in ${group.id}.`);
     const { blobKey: _, ...view } = upload;
     res.json(view);
   });
@@ -93,7 +94,8 @@ export function createWebApp(deps: WebDeps) {
   api.get("/groups/:groupId/uploads/:uploadId/content", async (req, res) => {
     const group = requireGroupRole(directory, req.params.groupId, currentUser(res), "member");
     const upload = readModels.upload(req.params.uploadId);
-    if (!upload || upload.groupId !== group.id) throw new NotFoundError(`No upload ${req.params.uploadId} in ${group.id}.`);
+    if (!upload || upload.groupId !== group.id)
+      throw new NotFoundError(`No upload ${req.params.uploadId} in ${group.id}.`);
     const content = await blobs.get(upload.blobKey);
     res.attachment(upload.filename).type("application/octet-stream").set("Content-Length", String(upload.size));
     content.pipe(res);

@@ -32,6 +32,7 @@ export function requireGroupRole(directory: Directory, groupId: string, user: Us
   if (!group) throw new NotFoundError(`No group ${groupId}.`);
   const isAdmin = group.admins.includes(user.id);
   const allowed = role === "admin" ? isAdmin : isAdmin || group.members.includes(user.id);
-  if (!allowed) throw new ForbiddenError(`You are not ${role === "admin" ? "an admin" : "a member"} of group ${groupId}.`);
+  if (!allowed)
+    throw new ForbiddenError(`You are not ${role === "admin" ? "an admin" : "a member"} of group ${groupId}.`);
   return group;
 }

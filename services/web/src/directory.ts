@@ -12,10 +12,13 @@ import {
 export function loadDirectory(config: Config, logger: Logger): Directory {
   const seed = config.HERALD_SEED ? readSeed(config.HERALD_SEED) : demoSeed;
   if (config.NODE_ENV === "production") {
-    if (!config.HERALD_SEED) throw new Error("HERALD_SEED: required when NODE_ENV=production (the demo seed is for local use)");
+    if (!config.HERALD_SEED)
+      throw new Error("HERALD_SEED: required when NODE_ENV=production (the demo seed is for local use)");
     const dev = seed.users.filter((u) => isDevToken(u.token)).map((u) => u.id);
     if (dev.length > 0) {
-      throw new Error(`HERALD_SEED: users ${dev.join(", ")} have dev tokens ("dev-..."), refused when NODE_ENV=production`);
+      throw new Error(
+        `HERALD_SEED: users ${dev.join(", ")} have dev tokens ("dev-..."), refused when NODE_ENV=production`,
+      );
     }
   }
   if (!config.HERALD_SEED) {

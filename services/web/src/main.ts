@@ -85,7 +85,12 @@ const relayedUpTo = await store.load(relayCheckpoint);
 if (relayedUpTo !== null) {
   const pending = readModels.unfinished(relayedUpTo);
   for (const n of pending) {
-    await queue.publish({ version: 1, notificationId: n.notificationId, uploadId: n.uploadId, enqueuedAt: new Date().toISOString() });
+    await queue.publish({
+      version: 1,
+      notificationId: n.notificationId,
+      uploadId: n.uploadId,
+      enqueuedAt: new Date().toISOString(),
+    });
   }
   if (pending.length > 0) logger.info({ count: pending.length }, "requeued unfinished notifications after restart");
 }

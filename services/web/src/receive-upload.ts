@@ -2,12 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { Request } from "express";
 import busboy from "busboy";
 import { PassThrough, Transform, pipeline } from "node:stream";
-import {
-  BadRequestError,
-  type BlobStore,
-  PayloadTooLargeError,
-  UnsupportedMediaTypeError,
-} from "@herald/core";
+import { BadRequestError, type BlobStore, PayloadTooLargeError, UnsupportedMediaTypeError } from "@herald/core";
 
 // Streams the one `file` part of a multipart request to the blob store while computing its
 // sha256 and size. Nothing is buffered whole. If anything goes wrong (too large, malformed,

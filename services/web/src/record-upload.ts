@@ -48,12 +48,10 @@ export async function recordUpload(
         blobKey: file.blobKey,
       },
     },
-    ...notifications.map(
-      (n): HeraldEvent => ({
-        type: "NotificationRequested",
-        data: { ...n, uploadId: file.uploadId, groupId: group.id },
-      }),
-    ),
+    ...notifications.map((n): HeraldEvent => ({
+      type: "NotificationRequested",
+      data: { ...n, uploadId: file.uploadId, groupId: group.id },
+    })),
   ];
   try {
     await log.append(

@@ -22,11 +22,13 @@ export function uiRoutes({ outbox }: { outbox?: Pick<OutboxMailer, "list" | "rea
             `<td><a href="/outbox/${encodeURIComponent(m.file)}">${escapeHtml(m.subject)}</a></td></tr>`,
         )
         .join("\n");
-      res.type("html").send(
-        `<!doctype html><meta charset="utf-8"><title>Herald outbox</title>` +
-          `<h1>Outbox</h1><p>Mail Herald would have sent (no SMTP_URL is set).</p>` +
-          `<table border="1" cellpadding="4"><tr><th>When</th><th>To</th><th>Subject</th></tr>${rows}</table>`,
-      );
+      res
+        .type("html")
+        .send(
+          `<!doctype html><meta charset="utf-8"><title>Herald outbox</title>` +
+            `<h1>Outbox</h1><p>Mail Herald would have sent (no SMTP_URL is set).</p>` +
+            `<table border="1" cellpadding="4"><tr><th>When</th><th>To</th><th>Subject</th></tr>${rows}</table>`,
+        );
     });
     router.get("/outbox/:file", async (req, res) => {
       res.type("text/plain; charset=utf-8").send(await outbox.read(req.params.file));

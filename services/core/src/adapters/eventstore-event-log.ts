@@ -45,7 +45,11 @@ export function openEventStoreEventLog(connectionString: string): EventStoreEven
   const toRecorded = (resolved: ResolvedEvent): RecordedEvent | null => {
     const event = resolved.event;
     if (!event || isSystem(event.streamId, event.type)) return null;
-    const position = event.position ?? (resolved.commitPosition !== undefined ? { commit: resolved.commitPosition, prepare: resolved.commitPosition } : undefined);
+    const position =
+      event.position ??
+      (resolved.commitPosition !== undefined
+        ? { commit: resolved.commitPosition, prepare: resolved.commitPosition }
+        : undefined);
     if (!position) throw new Error(`EventStoreDB returned ${event.streamId}@${event.revision} without a position`);
     const metadata = (event.metadata ?? {}) as Partial<EventMetadata>;
     return {
@@ -199,12 +203,14 @@ export function openEventStoreEventLog(connectionString: string): EventStoreEven
         });
         trimmed.add(name);
       }
-      await client.appendToStream(
-        checkpointStream(name),
-        jsonEvent({ type: "CheckpointStored", data: { position: position.toString() } }),
-      ).catch((error) => {
-        throw translate(error, `save checkpoint ${name}`);
-      });
+      await client
+        .appendToStream(
+          checkpointStream(name),
+          jsonEvent({ type: "CheckpointStored", data: { position: position.toString() } }),
+        )
+        .catch((error) => {
+          throw translate(error, `save checkpoint ${name}`);
+        });
     },
 
     async close() {

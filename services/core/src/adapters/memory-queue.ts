@@ -63,7 +63,10 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
       }
       return;
     }
-    schedule({ ...entry, attempt: entry.attempt + 1 }, Math.min(options.retryBaseMs * 2 ** (entry.attempt - 1), retryMaxMs));
+    schedule(
+      { ...entry, attempt: entry.attempt + 1 },
+      Math.min(options.retryBaseMs * 2 ** (entry.attempt - 1), retryMaxMs),
+    );
   };
 
   const schedule = (entry: Entry, delay: number) => {

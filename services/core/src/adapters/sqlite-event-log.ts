@@ -66,17 +66,21 @@ export function openSqliteEventLog(dataDir: string): SqliteEventLog {
     try {
       const current = lastRevision(stream);
       const holds = expected === "any" || (expected === "no_stream" ? current === null : current === expected);
-      if (!holds) throw new ConcurrencyError(stream, String(expected), current === null ? "no_stream" : String(current));
+      if (!holds)
+        throw new ConcurrencyError(stream, String(expected), current === null ? "no_stream" : String(current));
       let revision = current ?? -1n;
       let position = 0n;
       const now = new Date().toISOString();
       for (const event of events) {
         revision += 1n;
         const metadata = { occurredAt: event.metadata?.occurredAt ?? now, ...event.metadata };
-        const info = db.run(
-          "INSERT INTO events (stream, revision, type, data, metadata) VALUES (?, ?, ?, ?, ?)",
-          [stream, revision, event.type, JSON.stringify(event.data), JSON.stringify(metadata)],
-        );
+        const info = db.run("INSERT INTO events (stream, revision, type, data, metadata) VALUES (?, ?, ?, ?, ?)", [
+          stream,
+          revision,
+          event.type,
+          JSON.stringify(event.data),
+          JSON.stringify(metadata),
+        ]);
         position = BigInt(info.lastInsertRowid);
       }
       db.exec("COMMIT");
@@ -212,4 +216,3 @@ function isAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
-

@@ -1,0 +1,3 @@
+import { uploadToEmailSuite } from "./upload-to-email.suite.ts";
+
+uploadToEmailSuite("SQLite event log", async () => ({}));

@@ -9,6 +9,8 @@ import {
   MailError,
   type Mailer,
   type Metrics,
+  type NewEvent,
+  type Notification,
   type NotificationMessage,
   type RecordedEvent,
   type NotificationEvent,
@@ -71,71 +73,110 @@ export function createNotifier({ log, mailer, directory, metrics, logger, public
       logger.error("message names a notification the log does not know; dropped");
       return "DROP";
     }
-    const lifecycle = await log.readStream(notificationStream(notificationId));
-    const state = foldNotification([requested, ...lifecycle] as Array<RecordedEvent<NotificationEvent>>)!;
-    if (terminalStatuses.has(state.status)) {
+    const claim = await claimAttempt(requested as RecordedEvent<NotificationEvent>, traceparent);
+    if (claim.kind === "contended") return "RETRY";
+    if (claim.kind === "final") {
       metrics.notifications.inc({ outcome: "duplicate" });
-      logger.info({ status: state.status }, "notification already final; duplicate delivery acknowledged");
+      logger.info({ status: claim.state.status }, "notification already final; duplicate delivery acknowledged");
       return "SUCCESS";
     }
+    const { attempt } = claim;
+    const { recipient, recipientId } = claim.state;
 
-    const attempt = state.attempts + 1;
-    const expectedRevision = lifecycle.length > 0 ? lifecycle[lifecycle.length - 1]!.revision : "no_stream";
-    let started;
-    try {
-      started = await log.append(
-        notificationStream(notificationId),
-        [{ type: "NotificationStarted", data: { notificationId, attempt }, metadata: { traceparent } }],
-        { expectedRevision },
-      );
-    } catch (error) {
-      // Someone appended since we read: look again on the next delivery rather than guess.
-      if (error instanceof ConcurrencyError) return "RETRY";
-      throw error;
-    }
-
-    const email = composeEmail(uploaded.data, state.recipient, state.recipientId);
-    const next = { expectedRevision: started.nextRevision };
+    const email = composeEmail(uploaded.data, recipient, recipientId);
     const stopSmtpTimer = metrics.smtpDuration.startTimer();
+    let outcome: NotificationEvent;
     try {
       const { messageId } = await mailer.send({
-        to: state.recipient,
+        to: recipient,
         ...email,
         messageId: `<${notificationId}@herald>`,
         headers: { "X-Herald-Notification-Id": notificationId },
       });
       stopSmtpTimer({ result: "sent" });
-      await log.append(
-        notificationStream(notificationId),
-        [{ type: "NotificationSent", data: { notificationId, attempt, messageId }, metadata: { traceparent } }],
-        next,
-      );
-      metrics.notifications.inc({ outcome: "sent" });
-      logger.info({ attempt, recipient: state.recipient }, "notification sent");
-      return "SUCCESS";
+      outcome = { type: "NotificationSent", data: { notificationId, attempt, messageId } };
     } catch (error) {
       if (!(error instanceof MailError)) throw error;
       stopSmtpTimer({ result: error.permanent ? "rejected" : "error" });
       const type = error.permanent ? "NotificationFailed" : "NotificationRetryScheduled";
-      await log.append(
-        notificationStream(notificationId),
-        [{ type, data: { notificationId, attempt, error: error.message }, metadata: { traceparent } }],
-        next,
-      );
-      metrics.notifications.inc({ outcome: error.permanent ? "failed" : "retried" });
-      logger.warn({ attempt, err: error, permanent: error.permanent }, "notification not sent");
-      return error.permanent ? "SUCCESS" : "RETRY";
+      outcome = { type, data: { notificationId, attempt, error: error.message } };
+    }
+    await recordOutcome({ ...outcome, metadata: { traceparent } });
+    if (outcome.type === "NotificationSent") {
+      metrics.notifications.inc({ outcome: "sent" });
+      logger.info({ attempt, recipient }, "notification sent");
+      return "SUCCESS";
+    }
+    const permanent = outcome.type === "NotificationFailed";
+    metrics.notifications.inc({ outcome: permanent ? "failed" : "retried" });
+    logger.warn({ attempt, permanent, error: (outcome.data as { error: string }).error }, "notification not sent");
+    return permanent ? "SUCCESS" : "RETRY";
+  }
+
+  /**
+   * Takes the next attempt by appending NotificationStarted at the revision we read: of two
+   * deliveries racing, one wins.
+   */
+  async function claimAttempt(
+    requested: RecordedEvent<NotificationEvent>,
+    traceparent: string | undefined,
+  ): Promise<
+    | { kind: "claimed"; state: Notification; attempt: number }
+    | { kind: "final"; state: Notification }
+    | { kind: "contended" }
+  > {
+    const { notificationId } = requested.data;
+    for (let tries = 0; tries < 3; tries++) {
+      const lifecycle = await log.readStream(notificationStream(notificationId));
+      const state = foldNotification([requested, ...(lifecycle as Array<RecordedEvent<NotificationEvent>>)])!;
+      if (terminalStatuses.has(state.status)) return { kind: "final", state };
+      const attempt = state.attempts + 1;
+      try {
+        await log.append(
+          notificationStream(notificationId),
+          [{ type: "NotificationStarted", data: { notificationId, attempt }, metadata: { traceparent } }],
+          { expectedRevision: lifecycle.at(-1)?.revision ?? "no_stream" },
+        );
+        return { kind: "claimed", state, attempt };
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+      }
+    }
+    return { kind: "contended" };
+  }
+
+  /**
+   * Once an email has left, its outcome must reach the log, or a redelivery would send it
+   * again: keep trying while the log is away. The attempt is ours (we appended its Started),
+   * so the outcome needs no expected revision.
+   */
+  async function recordOutcome(event: NewEvent & NotificationEvent) {
+    for (let pause = 100; ; pause = Math.min(pause * 2, 5000)) {
+      try {
+        await log.append(notificationStream(event.data.notificationId), [event]);
+        return;
+      } catch (error) {
+        logger.warn({ err: error, retryInMs: pause, type: event.type }, "could not record the outcome yet");
+        await new Promise((r) => setTimeout(r, pause));
+      }
     }
   }
 
-  /** The queue gave up on a message (retries exhausted): record it, with the reason. */
+  /** The queue gave up on a message (retries exhausted): record it, with the last error seen. */
   async function deadLetter(message: NotificationMessage, reason: string): Promise<void> {
     const { notificationId, traceparent } = message;
+    const lifecycle = await log.readStream(notificationStream(notificationId));
+    const lastRetry = lifecycle.findLast((e) => e.type === "NotificationRetryScheduled");
+    const lastError = lastRetry?.type === "NotificationRetryScheduled" ? `; last error: ${lastRetry.data.error}` : "";
     await log.append(notificationStream(notificationId), [
-      { type: "NotificationDeadLettered", data: { notificationId, reason }, metadata: { traceparent } },
+      {
+        type: "NotificationDeadLettered",
+        data: { notificationId, reason: `${reason}${lastError}` },
+        metadata: { traceparent },
+      },
     ]);
     metrics.notifications.inc({ outcome: "dead_lettered" });
-    logger.error({ notificationId, reason }, "notification dead-lettered");
+    logger.error({ notificationId, reason: `${reason}${lastError}` }, "notification dead-lettered");
   }
 
   function composeEmail(upload: FileUploaded["data"], recipient: string, recipientId: string) {

@@ -6,14 +6,15 @@ import type { DeliveryStatus, NotificationMessage, WorkQueue } from "../ports.ts
 // A notification is never delivered twice at once: publishing one that is already waiting,
 // in flight or scheduled for a retry is a no-op (that delivery will do the work).
 // It lives in memory: on restart, the relay's checkpoint and the notification table bring
-// back what was in flight (see services/web/src/embedded.ts).
+// back what was in flight (see services/web/src/main.ts).
 
 export type QueueHandler = (message: NotificationMessage, delivery: { attempt: number }) => Promise<DeliveryStatus>;
 export type DeadLetterHandler = (message: NotificationMessage, reason: string) => Promise<void>;
 
 export type MemoryQueueOptions = { concurrency: number; maxAttempts: number; retryBaseMs: number; retryMaxMs?: number };
 
-type Entry = { message: NotificationMessage; attempt: number };
+/** attempt: deliveries answered RETRY so far + 1; failures: deliveries whose handler threw in a row. */
+type Entry = { message: NotificationMessage; attempt: number; failures: number };
 
 export function createMemoryQueue(options: MemoryQueueOptions) {
   const retryMaxMs = options.retryMaxMs ?? 60_000;
@@ -41,13 +42,14 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
 
   const deliver = async (consume: QueueHandler, entry: Entry) => {
     let status: DeliveryStatus;
-    let reason = "the handler asked to retry";
     try {
       status = await consume(entry.message, { attempt: entry.attempt });
-    } catch (error) {
-      // A handler that throws did not finish its work: never treat that as success.
-      status = "RETRY";
-      reason = (error as Error).message;
+    } catch {
+      // The handler could not do its work at all (the event log is away, say): never a success.
+      // It says nothing about the message either, so it uses up none of its attempts.
+      const failures = entry.failures + 1;
+      schedule({ ...entry, failures }, backoff(failures));
+      return;
     }
     if (status !== "RETRY") {
       present.delete(entry.message.notificationId);
@@ -55,7 +57,7 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
     }
     if (entry.attempt >= options.maxAttempts) {
       try {
-        await deadLetter(entry.message, `gave up after ${entry.attempt} deliveries: ${reason}`);
+        await deadLetter(entry.message, `gave up after ${entry.attempt} deliveries`);
         present.delete(entry.message.notificationId);
       } catch {
         // Could not record the dead letter (the log is away): keep the message and try later.
@@ -63,11 +65,10 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
       }
       return;
     }
-    schedule(
-      { ...entry, attempt: entry.attempt + 1 },
-      Math.min(options.retryBaseMs * 2 ** (entry.attempt - 1), retryMaxMs),
-    );
+    schedule({ ...entry, attempt: entry.attempt + 1, failures: 0 }, backoff(entry.attempt));
   };
+
+  const backoff = (n: number) => Math.min(options.retryBaseMs * 2 ** (n - 1), retryMaxMs);
 
   const schedule = (entry: Entry, delay: number) => {
     const timer = setTimeout(() => {
@@ -83,7 +84,7 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
       if (stopped) throw new Error("queue is stopped");
       if (present.has(message.notificationId)) return;
       present.add(message.notificationId);
-      ready.push({ message, attempt: 1 });
+      ready.push({ message, attempt: 1, failures: 0 });
       pump();
     },
     consume(onMessage: QueueHandler, onDeadLetter: DeadLetterHandler) {

@@ -26,7 +26,7 @@ it("redelivers on RETRY with growing delays, then hands the message to the dead-
   assert.ok(deliveries[1]! - deliveries[0]! >= 18, "first retry after ~20 ms");
   assert.ok(deliveries[2]! - deliveries[1]! >= 38, "second retry after ~40 ms");
   assert.deepEqual(dead, ["a: gave up after 3 deliveries"]);
-  await queue.stop();
+  await queue.close();
 });
 
 it("never treats a handler that throws as done, nor counts it as an attempt", async () => {
@@ -43,7 +43,7 @@ it("never treats a handler that throws as done, nor counts it as an attempt", as
   await queue.publish(message("b"));
   await queue.idle();
   assert.equal(calls, 4);
-  await queue.stop();
+  await queue.close();
 });
 
 it("does not deliver the same notification twice at once", async () => {
@@ -65,7 +65,7 @@ it("does not deliver the same notification twice at once", async () => {
   await queue.publish(message("c"));
   await queue.idle();
   assert.deepEqual(seen.sort(), ["c", "c", "d"], "once done, it can be queued again (a redrive)");
-  await queue.stop();
+  await queue.close();
 });
 
 it("keeps at most `concurrency` deliveries in flight", async () => {
@@ -87,5 +87,5 @@ it("keeps at most `concurrency` deliveries in flight", async () => {
   await queue.idle();
   assert.equal(peak, 3);
   assert.equal(queue.depth(), 0);
-  await queue.stop();
+  await queue.close();
 });

@@ -16,3 +16,8 @@ export * from "./adapters/fs-blob-store.ts";
 export * from "./adapters/memory-queue.ts";
 export * from "./adapters/mailers.ts";
 export * from "./trace.ts";
+export * from "./adapters/memory-notification-table.ts";
+export * from "./adapters/dapr.ts";
+export * from "./dapr-components.ts";
+export * from "./adapters/azure-blob-store.ts";
+export * from "./wiring.ts";

@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { EventMetadata, HeraldEvent, RecordedEvent } from "./events.ts";
+import type { Notification } from "./notification.ts";
 
 // The domain talks to the outside through these small interfaces. Each has one adapter per
 // backend (embedded today; Dapr, EventStoreDB and Azure slot in beside them).
@@ -72,10 +73,29 @@ export type NotificationMessage = {
 
 export interface WorkQueue {
   publish(message: NotificationMessage): Promise<void>;
+  /** Stops taking messages and lets those in flight finish (queues that run in this process). */
+  close?(): Promise<void>;
 }
 
 /** The answer a consumer gives for one delivery, with Dapr's meaning. */
 export type DeliveryStatus = "SUCCESS" | "RETRY" | "DROP";
+
+// ---- the notification table ------------------------------------------------------------
+
+/** The notifier's working record of one notification: the fold of its events, plus a lease. */
+export type NotificationRecord = Omit<Notification, "queuedAt"> & {
+  /** While status is "sending": until when the notifier that claimed it may still be at work. */
+  leaseUntil: string | null;
+};
+
+/** What a write expects of the record already there. */
+export type TableExpectation = { etag: string } | "absent" | "any";
+
+export interface NotificationTable {
+  get(notificationId: string): Promise<{ record: NotificationRecord; etag: string } | null>;
+  /** Writes unless the expectation fails; false when another writer got there first. */
+  put(record: NotificationRecord, expect: TableExpectation): Promise<boolean>;
+}
 
 // ---- mail ------------------------------------------------------------------------------
 

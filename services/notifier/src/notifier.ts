@@ -12,6 +12,8 @@ import {
   type NewEvent,
   type Notification,
   type NotificationMessage,
+  type NotificationRecord,
+  type NotificationTable,
   type RecordedEvent,
   type NotificationEvent,
   isNotificationEvent,
@@ -24,8 +26,13 @@ import { z } from "zod";
 import { renderUploadEmail } from "./templates.ts";
 
 // The worker: one delivery of one notification message in, one DeliveryStatus out (Dapr's
-// SUCCESS / RETRY / DROP). Deliveries are at least once, so every step checks the log first:
-// a notification already sent, failed or dead-lettered is acknowledged without sending again.
+// SUCCESS / RETRY / DROP). Deliveries are at least once, so every step checks first:
+// - the log (source of truth): a notification already sent, failed or dead-lettered is
+//   acknowledged without sending again;
+// - the notification table: an attempt is claimed there with an ETag and a lease, so two
+//   deliveries of one message (two replicas, a redelivery) never send at the same time;
+// - the log again: NotificationStarted is appended at the revision read, so of two racing
+//   claims only one gets an attempt number.
 
 export type NotifierDeps = {
   log: EventLog;
@@ -33,8 +40,11 @@ export type NotifierDeps = {
   directory: Directory;
   metrics: Metrics;
   logger: Logger;
+  table: NotificationTable;
   /** Base URL of the web UI, for the link in the email. */
   publicUrl: string;
+  /** How long a claimed attempt may take before another delivery may take over (crash). */
+  sendLeaseMs: number;
 };
 
 const messageSchema = z.object({
@@ -45,7 +55,16 @@ const messageSchema = z.object({
   traceparent: z.string().optional(),
 });
 
-export function createNotifier({ log, mailer, directory, metrics, logger, publicUrl }: NotifierDeps) {
+export function createNotifier({
+  log,
+  mailer,
+  directory,
+  metrics,
+  logger,
+  table,
+  publicUrl,
+  sendLeaseMs,
+}: NotifierDeps) {
   async function handle(raw: unknown): Promise<DeliveryStatus> {
     const parsed = messageSchema.safeParse(raw);
     if (!parsed.success) {
@@ -76,6 +95,7 @@ export function createNotifier({ log, mailer, directory, metrics, logger, public
     const claim = await claimAttempt(requested as RecordedEvent<NotificationEvent>, traceparent);
     if (claim.kind === "contended") return "RETRY";
     if (claim.kind === "final") {
+      await table.put(toRecord(claim.state), "any"); // heals a table write lost to a crash
       metrics.notifications.inc({ outcome: "duplicate" });
       logger.info({ status: claim.state.status }, "notification already final; duplicate delivery acknowledged");
       return "SUCCESS";
@@ -102,6 +122,7 @@ export function createNotifier({ log, mailer, directory, metrics, logger, public
       outcome = { type, data: { notificationId, attempt, error: error.message } };
     }
     await recordOutcome({ ...outcome, metadata: { traceparent } });
+    await syncTable(requested as RecordedEvent<NotificationEvent>);
     if (outcome.type === "NotificationSent") {
       metrics.notifications.inc({ outcome: "sent" });
       logger.info({ attempt, recipient }, "notification sent");
@@ -127,15 +148,15 @@ export function createNotifier({ log, mailer, directory, metrics, logger, public
   > {
     const { notificationId } = requested.data;
     for (let tries = 0; tries < 3; tries++) {
-      const lifecycle = await log.readStream(notificationStream(notificationId));
-      const state = foldNotification([requested, ...(lifecycle as Array<RecordedEvent<NotificationEvent>>)])!;
+      const state = await readState(requested);
       if (terminalStatuses.has(state.status)) return { kind: "final", state };
       const attempt = state.attempts + 1;
+      if (!(await claimInTable(state, attempt))) continue;
       try {
         await log.append(
           notificationStream(notificationId),
           [{ type: "NotificationStarted", data: { notificationId, attempt }, metadata: { traceparent } }],
-          { expectedRevision: lifecycle.at(-1)?.revision ?? "no_stream" },
+          { expectedRevision: state.revision },
         );
         return { kind: "claimed", state, attempt };
       } catch (error) {
@@ -143,6 +164,49 @@ export function createNotifier({ log, mailer, directory, metrics, logger, public
       }
     }
     return { kind: "contended" };
+  }
+
+  async function readState(requested: RecordedEvent<NotificationEvent>) {
+    const lifecycle = await log.readStream(notificationStream(requested.data.notificationId));
+    const state = foldNotification([requested, ...(lifecycle as Array<RecordedEvent<NotificationEvent>>)])!;
+    return { ...state, revision: lifecycle.at(-1)?.revision ?? ("no_stream" as const) };
+  }
+
+  /**
+   * Claims the attempt in the table: status "sending" with a lease, written only if nobody
+   * wrote since we read. While another delivery holds a live lease, waits for it (bounded):
+   * it is either about to finish, or it died and its lease will run out.
+   */
+  async function claimInTable(state: Notification, attempt: number): Promise<boolean> {
+    const deadline = Date.now() + sendLeaseMs + 1000;
+    for (;;) {
+      const row = await table.get(state.notificationId);
+      const leaseUntil =
+        row?.record.status === "sending" && row.record.leaseUntil ? Date.parse(row.record.leaseUntil) : 0;
+      if (leaseUntil > Date.now()) {
+        if (Date.now() > deadline) return false;
+        await new Promise((r) => setTimeout(r, Math.min(500, leaseUntil - Date.now())));
+        continue;
+      }
+      const now = new Date();
+      const claim: NotificationRecord = {
+        ...toRecord(state),
+        status: "sending",
+        attempts: attempt,
+        startedAt: state.startedAt ?? now.toISOString(),
+        leaseUntil: new Date(now.getTime() + sendLeaseMs).toISOString(),
+      };
+      return table.put(claim, row ? { etag: row.etag } : "absent");
+    }
+  }
+
+  /** Writes the table row from the log, once the outcome is recorded there. */
+  async function syncTable(requested: RecordedEvent<NotificationEvent>) {
+    const state = await readState(requested);
+    await table.put(toRecord(state), "any").catch((error) => {
+      // The log has it; the row catches up on the next delivery or replay.
+      logger.warn({ err: error }, "could not update the notification table");
+    });
   }
 
   /**
@@ -200,3 +264,8 @@ export function createNotifier({ log, mailer, directory, metrics, logger, public
 }
 
 export type Notifier = ReturnType<typeof createNotifier>;
+
+function toRecord(state: Notification & { revision?: unknown }): NotificationRecord {
+  const { queuedAt: _queuedAt, revision: _revision, ...record } = state;
+  return { ...record, leaseUntil: null };
+}

@@ -101,7 +101,7 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
         else idleWaiters.push(resolve);
       }),
     /** Stops taking work; waits (up to graceMs) for deliveries in flight to finish. */
-    async stop(graceMs = 10_000) {
+    async close(graceMs = 10_000) {
       stopped = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();

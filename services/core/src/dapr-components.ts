@@ -1,0 +1,15 @@
+// The names of the Dapr components, topics and bindings Herald uses. They are declared in
+// components/local and components/azure; a unit test checks that the YAML and these agree.
+
+export const daprComponents = {
+  pubsub: "notification-pubsub",
+  topic: "notifications",
+  deadLetterTopic: "notifications-dead",
+  stateStore: "notification-state",
+  /** Input binding on the notifier's side; its route is its name. */
+  queueIn: "notification-queue",
+  /** Output binding on the web's side, on the same queue. */
+  queueOut: "notification-queue-out",
+  /** Output binding for messages the notifier gives up on. */
+  poison: "notification-poison",
+} as const;

@@ -251,10 +251,13 @@ describe("components/azure with daprd against Azurite", { timeout: 120_000 }, ()
       kind: "upload-notification",
       uploadId: "u-42",
       recipients: ["admin@example.org", "ops@example.org"],
-      subject: "Ünïcode & <html> \"quotes\" \\ slashes",
+      subject: 'Ünïcode & <html> "quotes" \\ slashes',
       nested: { n: 1.5, big: 9007199254740991, flag: true, none: null, empty: [] },
     };
-    const r = await call("POST", `${web!.url}/v1.0/bindings/notification-queue-out`, { operation: "create", data: sent });
+    const r = await call("POST", `${web!.url}/v1.0/bindings/notification-queue-out`, {
+      operation: "create",
+      data: sent,
+    });
     assert.ok(r.status === 200 || r.status === 204, `output binding answered ${r.status}: ${r.text}`);
 
     const [d] = await app.waitFor(id, 1);
@@ -274,7 +277,10 @@ describe("components/azure with daprd against Azurite", { timeout: 120_000 }, ()
     const id = randomUUID();
     app.failFirstDelivery.add(id);
     const sent = { id, kind: "upload-notification", attempt: "fail-first" };
-    const r = await call("POST", `${web!.url}/v1.0/bindings/notification-queue-out`, { operation: "create", data: sent });
+    const r = await call("POST", `${web!.url}/v1.0/bindings/notification-queue-out`, {
+      operation: "create",
+      data: sent,
+    });
     assert.ok(r.status === 200 || r.status === 204, `output binding answered ${r.status}: ${r.text}`);
 
     const [first, second] = await app.waitFor(id, 2);

@@ -26,10 +26,8 @@ export async function freePort(): Promise<number> {
 
 export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `herald-${prefix}-`));
 
-export type HeraldProcess = {
-  url: string;
-  port: number;
-  dataDir: string;
+/** A child process of a test, with what it printed, and ways to end it. */
+export type RunningProcess = {
   child: ChildProcess;
   /** Everything it printed so far (stdout and stderr). */
   output: () => string;
@@ -39,47 +37,64 @@ export type HeraldProcess = {
   kill(): Promise<void>;
 };
 
-export async function startHerald(env: Record<string, string> = {}, dataDir = tempDir("data")): Promise<HeraldProcess> {
-  const port = Number(env.PORT ?? (await freePort()));
-  const child = spawn(process.execPath, startCommand, {
+/**
+ * Spawns `command args` and waits (bounded) until ready() answers true. If the process exits
+ * or never gets ready, throws with everything it printed.
+ */
+export async function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<RunningProcess> {
+  const child = spawn(command, args, {
     cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: "info", ...env, PORT: String(port), HERALD_DATA_DIR: dataDir },
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`Herald exited with ${child.exitCode}:\n${output}`);
-    const ready = await fetch(`${url}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
+    if (await ready().catch(() => false)) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`Herald not ready after 30 s:\n${output}`);
+      throw new Error(`${name} not ready after ${timeoutMs / 1000} s:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-
   const signal = async (sig: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     await exited;
   };
-  return {
-    url,
-    port,
-    dataDir,
-    child,
-    output: () => output,
-    stop: () => signal("SIGTERM"),
-    kill: () => signal("SIGKILL"),
-  };
+  return { child, output: () => output, stop: () => signal("SIGTERM"), kill: () => signal("SIGKILL") };
+}
+
+export const answers = (url: string) => () =>
+  fetch(url).then(
+    (r) => r.ok,
+    () => false,
+  );
+
+export type HeraldProcess = RunningProcess & { url: string; port: number; dataDir: string };
+
+/** Herald's web (and, in embedded mode, its notifier), as `npm start` starts it. */
+export async function startHerald(env: Record<string, string> = {}, dataDir = tempDir("data")): Promise<HeraldProcess> {
+  const port = Number(env.PORT ?? (await freePort()));
+  const url = `http://127.0.0.1:${port}`;
+  const running = await startProcess(
+    "Herald",
+    process.execPath,
+    startCommand,
+    { LOG_LEVEL: "info", ...env, PORT: String(port), HERALD_DATA_DIR: dataDir },
+    answers(`${url}/readyz`),
+  );
+  return { ...running, url, port, dataDir };
 }
 
 /** Runs Herald expecting it to refuse to start; resolves with its exit code and output. */

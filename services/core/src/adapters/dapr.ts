@@ -46,35 +46,50 @@ export function createDaprBindingQueue(client: DaprClient, binding: string): Wor
  */
 export function createDaprNotificationTable(client: DaprClient, store: string): NotificationTable {
   const key = (id: string) => `notification-${id}`;
-  return {
-    async get(notificationId) {
-      const [item] = await client.state.getBulk(store, [key(notificationId)]);
-      if (!item?.data || !item.etag) return null;
-      const record = typeof item.data === "string" ? JSON.parse(item.data) : item.data;
-      return { record: record as NotificationRecord, etag: String(item.etag) };
-    },
-    async put(record, expect) {
-      const result = await client.state.save(store, [
-        {
-          key: key(record.notificationId),
-          value: record,
-          ...(typeof expect === "object" && { etag: expect.etag }),
-          ...(expect !== "any" && {
-            options: {
-              concurrency: StateConcurrencyEnum.CONCURRENCY_FIRST_WRITE,
-              consistency: StateConsistencyEnum.CONSISTENCY_STRONG,
-            },
-          }),
+
+  async function get(notificationId: string) {
+    const [item] = await client.state.getBulk(store, [key(notificationId)]);
+    if (!item?.data || !item.etag) return null;
+    const record = typeof item.data === "string" ? JSON.parse(item.data) : item.data;
+    return { record: record as NotificationRecord, etag: String(item.etag) };
+  }
+
+  async function write(record: NotificationRecord, expect: { etag: string } | "absent"): Promise<boolean> {
+    const result = await client.state.save(store, [
+      {
+        key: key(record.notificationId),
+        value: record,
+        ...(typeof expect === "object" && { etag: expect.etag }),
+        options: {
+          concurrency: StateConcurrencyEnum.CONCURRENCY_FIRST_WRITE,
+          consistency: StateConsistencyEnum.CONSISTENCY_STRONG,
         },
-      ]);
-      if (!result.error) return true;
-      if (isEtagConflict(result.error)) return false;
-      throw new UnavailableError(`state store ${store}: ${result.error.message}`, { cause: result.error });
+      },
+    ]);
+    if (!result.error) return true;
+    if (isConflict(result.error)) return false;
+    throw new UnavailableError(`state store ${store}: ${result.error.message}`, { cause: result.error });
+  }
+
+  return {
+    get,
+    async put(record, expect) {
+      if (expect !== "any") return write(record, expect);
+      // A key once written first-write only takes writes that name its ETag (state.redis
+      // refuses others): "any" is read-then-write, again if someone slipped in between.
+      for (let tries = 0; tries < 5; tries++) {
+        const current = await get(record.notificationId);
+        if (await write(record, current ? { etag: current.etag } : "absent")) return true;
+      }
+      return false;
     },
   };
 }
 
-/** The sidecar answers 409 (ERR_STATE_SAVE with an ETag mismatch) when another writer won. */
-function isEtagConflict(error: Error): boolean {
-  return /409|etag|ETag|first-write|already exists/i.test(error.message);
+/**
+ * Another writer won: a stale ETag is a 409 (ERR_STATE_SAVE, ETag mismatch); a create of a
+ * key that exists is a 409 from Table Storage and "failed to set key" from state.redis.
+ */
+function isConflict(error: Error): boolean {
+  return /"status":409|failed to set key/.test(error.message);
 }

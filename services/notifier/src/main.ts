@@ -1,0 +1,67 @@
+import { once } from "node:events";
+import express from "express";
+import {
+  createDaprNotificationTable,
+  createLogger,
+  createMailer,
+  createMetrics,
+  daprClientOf,
+  daprComponents,
+  instrumentEventLog,
+  loadConfig,
+  loadDirectory,
+  openEventLog,
+  startupStep,
+} from "@herald/core";
+import { daprRoutes } from "./dapr-routes.ts";
+import { createNotifier } from "./notifier.ts";
+
+// The notifier as its own process, behind its Dapr sidecar (HERALD_MODE=dapr). In embedded
+// mode it runs inside the web's process instead (services/web/src/embedded-worker.ts).
+
+// ---- config ---------------------------------------------------------------------------
+const config = startupStep(() => loadConfig());
+const logger = createLogger(config.LOG_LEVEL, "herald-notifier");
+
+// ---- adapters --------------------------------------------------------------------------
+const directory = startupStep(() => loadDirectory(config, logger));
+const metrics = createMetrics();
+const store = startupStep(() => openEventLog(config));
+const log = instrumentEventLog(store, metrics);
+const dapr = daprClientOf(config);
+const table = createDaprNotificationTable(dapr, daprComponents.stateStore);
+const { mailer } = createMailer(config);
+
+// ---- handlers --------------------------------------------------------------------------
+const notifier = createNotifier({
+  log,
+  mailer,
+  directory,
+  metrics,
+  logger,
+  table,
+  publicUrl: config.HERALD_PUBLIC_URL,
+  sendLeaseMs: config.HERALD_SEND_LEASE_MS,
+});
+const app = express();
+app.disable("x-powered-by");
+app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
+app.get("/metrics", async (_req, res) => {
+  res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+});
+app.use(daprRoutes({ notifier, dapr, metrics, logger, maxAttempts: config.HERALD_MAX_ATTEMPTS }));
+
+// ---- start -----------------------------------------------------------------------------
+const server = app.listen(config.APP_PORT);
+await once(server, "listening");
+logger.info({ port: config.APP_PORT, queue: config.HERALD_QUEUE }, "herald notifier listening");
+
+async function stop(signal: string) {
+  logger.info({ signal }, "stopping");
+  await new Promise((resolve) => server.close(resolve));
+  await store.close();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void stop("SIGTERM"));
+process.on("SIGINT", () => void stop("SIGINT"));
+process.on("unhandledRejection", (error) => logger.error({ err: error }, "unhandled rejection"));

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { client, tokens } from "../support/api-client.ts";
+import { type DaprTopology, startDaprTopology } from "../support/dapr-topology.ts";
+import { eventually } from "../support/herald-process.ts";
+import { type Redis, startRedis } from "../support/redis.ts";
+import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
+
+// Dapr mode with components/local: web and notifier as separate processes, each behind a real
+// daprd, talking through a real Redis (pub/sub on Redis Streams, state in Redis).
+
+let redis: Redis;
+let sink: SmtpSink;
+let herald: DaprTopology;
+
+before(async () => {
+  redis = await startRedis();
+  // Refuses the first message with a 4xx: the redelivery case below.
+  sink = await startSmtpSink();
+  herald = await startDaprTopology({
+    set: "local",
+    componentEnv: { REDIS_HOST: redis.host },
+    appEnv: { SMTP_URL: sink.url },
+  });
+});
+after(async () => {
+  await herald?.stop();
+  await redis?.stop();
+  await sink?.close();
+});
+
+/** The notification table row, read as any client would: through a sidecar's state API. */
+async function stateRow(notificationId: string) {
+  const res = await fetch(`${herald.webSidecar.url}/v1.0/state/notification-state/notification-${notificationId}`);
+  return res.status === 200 ? await res.json() : undefined;
+}
+
+describe("Dapr, local components (Redis)", () => {
+  it("delivers an upload's emails through Redis pub/sub, once per admin, and records them in the state store", async () => {
+    const api = client(herald.web.url);
+    const res = await api.upload("design", tokens.carol, { name: "dapr.txt", content: "through the sidecars" });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    await sink.waitFor(2, 30_000);
+    await new Promise((r) => setTimeout(r, 1000)); // room for a duplicate
+    assert.equal(sink.countFor("alice@example.test"), 1);
+    assert.equal(sink.countFor("bob@example.test"), 1);
+
+    for (const { notificationId } of res.body.notifications) {
+      const row = await eventually(
+        async () => {
+          const r = await stateRow(notificationId);
+          return r?.status === "sent" ? r : undefined;
+        },
+        10_000,
+        "the state row to say sent",
+      );
+      assert.equal(row.attempts, 1);
+      assert.ok(Date.parse(row.startedAt) <= Date.parse(row.completedAt));
+      assert.equal(row.leaseUntil, null);
+
+      const history = await api.get(`/api/notifications/${notificationId}/history`, tokens.alice);
+      assert.deepEqual(
+        history.body.items.map((e: { type: string }) => e.type),
+        ["NotificationRequested", "NotificationQueued", "NotificationStarted", "NotificationSent"],
+      );
+    }
+  });
+});

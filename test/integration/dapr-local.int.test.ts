@@ -66,3 +66,71 @@ describe("Dapr, local components (Redis)", () => {
     }
   });
 });
+
+describe("Dapr, local components: redelivery", () => {
+  it("when the SMTP server says 'try later' once, Dapr redelivers and the email arrives once, after 2 attempts", async () => {
+    const api = client(herald.web.url);
+    sink.refuseNext(2, 451, "4.3.0 Try again later");
+    const before = sink.messages.length;
+    const res = await api.upload("design", tokens.carol, { name: "retry.txt", content: "second time lucky" });
+    assert.equal(res.status, 202);
+    await sink.waitFor(before + 2, 30_000);
+    await new Promise((r) => setTimeout(r, 1500)); // room for a duplicate
+    for (const { notificationId } of res.body.notifications) {
+      assert.equal(sink.countNotification(notificationId), 1, "emailed once");
+      const row = await eventually(
+        async () => {
+          const r = await stateRow(notificationId);
+          return r?.status === "sent" ? r : undefined;
+        },
+        10_000,
+        "the state row to say sent",
+      );
+      assert.equal(row.attempts, 2);
+      const history = await api.get(`/api/notifications/${notificationId}/history`, tokens.alice);
+      assert.deepEqual(
+        history.body.items.map((e: { type: string }) => e.type),
+        [
+          "NotificationRequested",
+          "NotificationQueued",
+          "NotificationStarted",
+          "NotificationRetryScheduled",
+          "NotificationStarted",
+          "NotificationSent",
+        ],
+      );
+      const retry = history.body.items[3];
+      assert.match(retry.data.error, /451/);
+      const view = await api.get(`/api/notifications/${notificationId}`, tokens.alice);
+      assert.equal(view.body.attempts, 2);
+      assert.equal(view.body.status, "sent");
+    }
+  });
+});
+
+describe("Dapr, local components: dead letters", () => {
+  it("when retries run out, the message goes to the dead-letter topic and the notification is dead-lettered", async () => {
+    const api = client(herald.web.url);
+    sink.refuseNext(1000, 451, "4.3.0 Try again later");
+    const res = await api.upload("design", tokens.carol, { name: "never.txt", content: "no luck" });
+    assert.equal(res.status, 202);
+    try {
+      for (const { notificationId } of res.body.notifications) {
+        const view = await eventually(
+          async () => {
+            const r = await api.get(`/api/notifications/${notificationId}`, tokens.alice);
+            return r.body.status === "dead-lettered" ? r.body : undefined;
+          },
+          40_000,
+          "the notification to be dead-lettered",
+        );
+        // One delivery and resiliency.yaml's 4 retries.
+        assert.equal(view.attempts, 5);
+        assert.match(view.lastError, /dead-letter topic.*last error: .*451/);
+        assert.equal(sink.countNotification(notificationId), 0);
+      }
+    } finally {
+      sink.refuseNext(0, 451, "");
+    }
+  });
+});

@@ -22,6 +22,8 @@ export type SmtpSink = {
   countFor(address: string): number;
   /** How many messages carried this X-Herald-Notification-Id. */
   countNotification(notificationId: string): number;
+  /** Answers the next `count` messages with this error. */
+  refuseNext(count: number, code: number, message: string): void;
   /** Lets held messages (and all later ones) through. */
   release(): void;
   waitFor(count: number, timeoutMs?: number): Promise<ParsedMail[]>;
@@ -31,6 +33,7 @@ export type SmtpSink = {
 export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink> {
   const messages: ParsedMail[] = [];
   let refused = 0;
+  let refusal = options.refuseFirst;
   let started = 0;
   let holding = options.holdAfter !== undefined;
   const held: Array<() => void> = [];
@@ -52,12 +55,11 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
       callback();
     },
     onData(stream, _session, callback) {
-      if (options.refuseFirst && refused < options.refuseFirst.count) {
+      if (refusal && refused < refusal.count) {
         refused += 1;
+        const { message, code } = refusal;
         stream.resume();
-        stream.on("end", () =>
-          callback(Object.assign(new Error(options.refuseFirst!.message), { responseCode: options.refuseFirst!.code })),
-        );
+        stream.on("end", () => callback(Object.assign(new Error(message), { responseCode: code })));
         return;
       }
       simpleParser(stream).then(
@@ -81,6 +83,10 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     messages,
     countFor: (address) => messages.filter((m) => addresses(m).includes(address.toLowerCase())).length,
     countNotification: (id) => messages.filter((m) => m.headers.get("x-herald-notification-id") === id).length,
+    refuseNext(count, code, message) {
+      refusal = { count, code, message };
+      refused = 0;
+    },
     release() {
       holding = false;
       held.splice(0).forEach((proceed) => proceed());

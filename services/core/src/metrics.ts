@@ -34,6 +34,24 @@ export function createMetrics() {
       labelNames: ["type"] as const,
       registers,
     }),
+    eventAppendDuration: new client.Histogram({
+      name: "herald_event_append_duration_seconds",
+      help: "Time to append one batch of events to the event log, by result.",
+      labelNames: ["result"] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    relayedEvents: new client.Counter({
+      name: "herald_relay_events_total",
+      help: "Notification requests the relay handed to the queue.",
+      registers,
+    }),
+    relayDelay: new client.Histogram({
+      name: "herald_relay_delay_seconds",
+      help: "Time from a notification request being appended to the relay queuing it (relay lag).",
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+      registers,
+    }),
     queueLag: new client.Histogram({
       name: "herald_queue_lag_seconds",
       help: "Time from the relay enqueuing a notification to the notifier picking it up.",

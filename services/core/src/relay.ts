@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { notificationStream } from "./events.ts";
 import { followLog } from "./follow-log.ts";
+import type { Metrics } from "./metrics.ts";
 import type { CheckpointStore, EventLog, Subscription, WorkQueue } from "./ports.ts";
 
 // The relay follows the log from its durable checkpoint and hands every requested (or
@@ -10,9 +11,15 @@ import type { CheckpointStore, EventLog, Subscription, WorkQueue } from "./ports
 
 export const relayCheckpoint = "relay";
 
-export type RelayDeps = { log: EventLog; checkpoints: CheckpointStore; queue: WorkQueue; logger: Logger };
+export type RelayDeps = {
+  log: EventLog;
+  checkpoints: CheckpointStore;
+  queue: WorkQueue;
+  logger: Logger;
+  metrics: Metrics;
+};
 
-export async function startRelay({ log, checkpoints, queue, logger }: RelayDeps): Promise<Subscription> {
+export async function startRelay({ log, checkpoints, queue, logger, metrics }: RelayDeps): Promise<Subscription> {
   const after = await checkpoints.load(relayCheckpoint);
   logger.info({ checkpoint: after?.toString() ?? null }, "relay starting");
   return followLog(
@@ -33,6 +40,8 @@ export async function startRelay({ log, checkpoints, queue, logger }: RelayDeps)
         traceparent,
       });
       await checkpoints.save(relayCheckpoint, event.position);
+      metrics.relayedEvents.inc();
+      metrics.relayDelay.observe(Math.max(0, Date.now() - Date.parse(event.metadata.occurredAt)) / 1000);
       logger.debug({ notificationId, position: event.position.toString() }, "relayed");
     },
   );

@@ -59,7 +59,13 @@ const queue =
   config.HERALD_MODE === "dapr"
     ? openDaprQueue(config)
     : await startEmbeddedWorker({ config, log, checkpoints: store, mailer, directory, metrics, logger, readModels });
-const relay = await startRelay({ log, checkpoints: store, queue, logger: logger.child({ component: "relay" }) });
+const relay = await startRelay({
+  log,
+  checkpoints: store,
+  queue,
+  metrics,
+  logger: logger.child({ component: "relay" }),
+});
 
 // ---- web -------------------------------------------------------------------------------
 const app = createWebApp({

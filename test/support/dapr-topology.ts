@@ -20,6 +20,8 @@ export type DaprTopology = {
   notifier: RunningProcess & { port: number };
   notifierSidecar: Sidecar;
   store: EsdbTestServer;
+  /** Stops the web and starts it again, same settings (a new `web`). */
+  restartWeb(): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -55,16 +57,24 @@ export async function startDaprTopology(options: {
     ]);
     const webSidecar = await startSidecar({ appId: "web", resources, env: options.componentEnv });
     started.push(webSidecar);
-    const web = await startHerald({ ...appEnv, DAPR_HTTP_PORT: String(webSidecar.httpPort) });
-    started.push(web);
-    return {
+    const webEnv = { ...appEnv, DAPR_HTTP_PORT: String(webSidecar.httpPort) };
+    const web = await startHerald(webEnv);
+    const topology: DaprTopology = {
       web,
       webSidecar,
       notifier: { ...notifier, port: notifierPort },
       notifierSidecar,
       store,
-      stop: () => stopAll(started),
+      async restartWeb() {
+        await topology.web.stop();
+        topology.web = await startHerald({ ...webEnv, PORT: String(topology.web.port) }, topology.web.dataDir);
+      },
+      stop: async () => {
+        await topology.web.stop();
+        await stopAll(started);
+      },
     };
+    return topology;
   } catch (error) {
     await stopAll(started);
     throw error;

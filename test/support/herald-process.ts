@@ -98,16 +98,21 @@ export async function startHerald(env: Record<string, string> = {}, dataDir = te
 }
 
 /** Runs Herald expecting it to refuse to start; resolves with its exit code and output. */
-export async function startHeraldExpectingFailure(env: Record<string, string>) {
-  const child = spawn(process.execPath, startCommand, {
+export function startHeraldExpectingFailure(env: Record<string, string>) {
+  return startProcessToExit(startCommand, { HERALD_DATA_DIR: tempDir("bad"), PORT: "0", ...env });
+}
+
+/** Runs `node args` to its end (killed after timeoutMs); resolves with its exit code and output. */
+export async function startProcessToExit(args: string[], env: Record<string, string>, timeoutMs = 30_000) {
+  const child = spawn(process.execPath, args, {
     cwd: repoRoot,
-    env: { ...process.env, HERALD_DATA_DIR: tempDir("bad"), PORT: "0", ...env },
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
   clearTimeout(timer);
   return { code, output };

@@ -63,6 +63,8 @@ export function createReadModels() {
     notification: (notificationId: string) => notifications.get(notificationId)?.state,
     notificationsOfGroup: (groupId: string) =>
       (notificationIdsByGroup.get(groupId) ?? []).map((id) => notifications.get(id)!.state),
+    allNotifications: () => [...notifications.values()].map((e) => e.state),
+    uploadCount: () => uploads.size,
     /** Notifications requested at or before `position` that have not reached a final state. */
     unfinished(upTo: bigint): Notification[] {
       return [...notifications.values()]

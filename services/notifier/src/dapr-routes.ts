@@ -1,5 +1,5 @@
 import express, { type Request, type Response } from "express";
-import { type DeliveryStatus, type Logger, type Metrics, type NotificationMessage, daprComponents } from "@herald/core";
+import { type DeliveryStatus, type Logger, type Metrics, daprComponents } from "@herald/core";
 import type { DaprClient } from "@dapr/dapr";
 import type { Notifier } from "./notifier.ts";
 
@@ -35,9 +35,8 @@ export function daprRoutes({
   });
 
   router.post(`/${daprComponents.deadLetterTopic}`, async (req, res) => {
-    const message = cloudEventData(req) as NotificationMessage;
     const status = await safely(async () => {
-      await notifier.deadLetter(message, "retries exhausted (dead-letter topic)");
+      await notifier.deadLetter(cloudEventData(req), "retries exhausted (dead-letter topic)");
       return "SUCCESS";
     });
     answer(res, status);
@@ -50,10 +49,7 @@ export function daprRoutes({
     const status = await safely(async () => {
       if (dequeueCount > maxAttempts) {
         await dapr.binding.send(daprComponents.poison, "create", req.body);
-        await notifier.deadLetter(
-          req.body as NotificationMessage,
-          `moved to the poison queue after ${dequeueCount - 1} deliveries`,
-        );
+        await notifier.deadLetter(req.body, `moved to the poison queue after ${dequeueCount - 1} deliveries`);
         return "SUCCESS";
       }
       return notifier.handle(req.body);

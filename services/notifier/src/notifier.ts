@@ -82,17 +82,14 @@ export function createNotifier({
     metrics.queueLag.observe(Math.max(0, Date.now() - Date.parse(message.enqueuedAt)) / 1000);
     const { notificationId, uploadId, traceparent } = message;
 
-    const uploadEvents = await log.readStream(uploadStream(uploadId));
-    const uploaded = uploadEvents.find((e): e is RecordedEvent<FileUploaded> => e.type === "FileUploaded");
-    const requested = uploadEvents.find(
-      (e) => e.type === "NotificationRequested" && e.data.notificationId === notificationId,
-    );
-    if (!uploaded || !requested || !isNotificationEvent(requested)) {
+    const found = await findRequest(uploadId, notificationId);
+    if (!found) {
       metrics.notifications.inc({ outcome: "dead_lettered" });
       logger.error("message names a notification the log does not know; dropped");
       return "DROP";
     }
-    const claim = await claimAttempt(requested as RecordedEvent<NotificationEvent>, traceparent);
+    const { uploaded, requested } = found;
+    const claim = await claimAttempt(requested, traceparent);
     if (claim.kind === "contended") return "RETRY";
     if (claim.kind === "final") {
       await table.put(toRecord(claim.state), "any"); // heals a table write lost to a crash
@@ -122,7 +119,7 @@ export function createNotifier({
       outcome = { type, data: { notificationId, attempt, error: error.message } };
     }
     await recordOutcome({ ...outcome, metadata: { traceparent } });
-    await syncTable(requested as RecordedEvent<NotificationEvent>);
+    await syncTable(requested);
     if (outcome.type === "NotificationSent") {
       metrics.notifications.inc({ outcome: "sent" });
       logger.info({ attempt, recipient }, "notification sent");
@@ -226,9 +223,28 @@ export function createNotifier({
     }
   }
 
+  /** The upload's FileUploaded and this notification's request, from the upload's stream. */
+  async function findRequest(uploadId: string, notificationId: string) {
+    const uploadEvents = await log.readStream(uploadStream(uploadId));
+    const uploaded = uploadEvents.find((e): e is RecordedEvent<FileUploaded> => e.type === "FileUploaded");
+    const requested = uploadEvents.find(
+      (e): e is RecordedEvent<NotificationEvent> =>
+        isNotificationEvent(e) && e.type === "NotificationRequested" && e.data.notificationId === notificationId,
+    );
+    return uploaded && requested ? { uploaded, requested } : null;
+  }
+
   /** The queue gave up on a message (retries exhausted): record it, with the last error seen. */
-  async function deadLetter(message: NotificationMessage, reason: string): Promise<void> {
-    const { notificationId, traceparent } = message;
+  async function deadLetter(raw: unknown, reason: string): Promise<void> {
+    const parsed = messageSchema.safeParse(raw);
+    const found = parsed.success ? await findRequest(parsed.data.uploadId, parsed.data.notificationId) : null;
+    if (!parsed.success || !found) {
+      logger.error({ message: raw, reason }, "dead letter for no known notification; dropped");
+      return;
+    }
+    const { notificationId, traceparent } = parsed.data;
+    const state = await readState(found.requested);
+    if (terminalStatuses.has(state.status)) return; // it got there after all
     const lifecycle = await log.readStream(notificationStream(notificationId));
     const lastRetry = lifecycle.findLast((e) => e.type === "NotificationRetryScheduled");
     const lastError = lastRetry?.type === "NotificationRetryScheduled" ? `; last error: ${lastRetry.data.error}` : "";
@@ -239,6 +255,7 @@ export function createNotifier({
         metadata: { traceparent },
       },
     ]);
+    await syncTable(found.requested);
     metrics.notifications.inc({ outcome: "dead_lettered" });
     logger.error({ notificationId, reason: `${reason}${lastError}` }, "notification dead-lettered");
   }

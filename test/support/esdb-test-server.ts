@@ -124,7 +124,7 @@ class Store {
   private fd: number | null = null;
   onAppended: () => void = () => {};
 
-  constructor(private readonly dataFile: string | undefined) {
+  constructor(dataFile: string | undefined) {
     if (!dataFile) return;
     const created = !existsSync(dataFile);
     if (created) mkdirSync(dirname(dataFile), { recursive: true });

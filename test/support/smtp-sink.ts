@@ -22,6 +22,8 @@ export type SmtpSink = {
   countFor(address: string): number;
   /** How many messages carried this X-Herald-Notification-Id. */
   countNotification(notificationId: string): number;
+  /** Refuses these recipients for good (550) from now on; [] accepts everyone again. */
+  rejectRecipients(addresses: string[]): void;
   /** Answers the next `count` messages with this error. */
   refuseNext(count: number, code: number, message: string): void;
   /** Lets held messages (and all later ones) through. */
@@ -34,6 +36,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
   const messages: ParsedMail[] = [];
   let refused = 0;
   let refusal = options.refuseFirst;
+  let rejected = new Set(options.rejectRecipients ?? []);
   let started = 0;
   let holding = options.holdAfter !== undefined;
   const held: Array<() => void> = [];
@@ -48,7 +51,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
       else proceed();
     },
     onRcptTo(address, _session, callback) {
-      if (options.rejectRecipients?.includes(address.address)) {
+      if (rejected.has(address.address)) {
         const error = Object.assign(new Error("No such user here"), { responseCode: 550 });
         return callback(error);
       }
@@ -83,6 +86,9 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     messages,
     countFor: (address) => messages.filter((m) => addresses(m).includes(address.toLowerCase())).length,
     countNotification: (id) => messages.filter((m) => m.headers.get("x-herald-notification-id") === id).length,
+    rejectRecipients(addresses) {
+      rejected = new Set(addresses);
+    },
     refuseNext(count, code, message) {
       refusal = { count, code, message };
       refused = 0;

@@ -49,6 +49,12 @@ export class UnsupportedMediaTypeError extends HeraldError {
     super(415, "unsupported-media-type", "Unsupported media type", detail);
   }
 }
+/** The request does not fit the current state of what it names. */
+export class ConflictError extends HeraldError {
+  constructor(detail: string) {
+    super(409, "conflict", "Conflict", detail);
+  }
+}
 /** The expected revision of a stream did not hold: someone else appended first. */
 export class ConcurrencyError extends HeraldError {
   constructor(

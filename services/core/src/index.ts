@@ -21,3 +21,4 @@ export * from "./adapters/dapr.ts";
 export * from "./dapr-components.ts";
 export * from "./adapters/azure-blob-store.ts";
 export * from "./wiring.ts";
+export * from "./notification-log.ts";

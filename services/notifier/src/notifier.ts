@@ -4,7 +4,6 @@ import {
   type Directory,
   type EventLog,
   type FileUploaded,
-  foldNotification,
   type Logger,
   MailError,
   type Mailer,
@@ -14,13 +13,11 @@ import {
   type NotificationMessage,
   type NotificationRecord,
   type NotificationTable,
-  type RecordedEvent,
   type NotificationEvent,
-  isNotificationEvent,
   notificationStream,
   terminalStatuses,
-  uploadStream,
   withLogContext,
+  readNotification,
 } from "@herald/core";
 import { z } from "zod";
 import { renderUploadEmail } from "./templates.ts";
@@ -82,14 +79,14 @@ export function createNotifier({
     metrics.queueLag.observe(Math.max(0, Date.now() - Date.parse(message.enqueuedAt)) / 1000);
     const { notificationId, uploadId, traceparent } = message;
 
-    const found = await findRequest(uploadId, notificationId);
+    const found = await readNotification(log, uploadId, notificationId);
     if (!found) {
       metrics.notifications.inc({ outcome: "dead_lettered" });
       logger.error("message names a notification the log does not know; dropped");
       return "DROP";
     }
-    const { uploaded, requested } = found;
-    const claim = await claimAttempt(requested, traceparent);
+    const { uploaded } = found;
+    const claim = await claimAttempt(uploadId, notificationId, traceparent);
     if (claim.kind === "contended") return "RETRY";
     if (claim.kind === "final") {
       await table.put(toRecord(claim.state), "any"); // heals a table write lost to a crash
@@ -119,7 +116,7 @@ export function createNotifier({
       outcome = { type, data: { notificationId, attempt, error: error.message } };
     }
     await recordOutcome({ ...outcome, metadata: { traceparent } });
-    await syncTable(requested);
+    await syncTable(uploadId, notificationId);
     if (outcome.type === "NotificationSent") {
       metrics.notifications.inc({ outcome: "sent" });
       logger.info({ attempt, recipient }, "notification sent");
@@ -136,16 +133,16 @@ export function createNotifier({
    * deliveries racing, one wins.
    */
   async function claimAttempt(
-    requested: RecordedEvent<NotificationEvent>,
+    uploadId: string,
+    notificationId: string,
     traceparent: string | undefined,
   ): Promise<
     | { kind: "claimed"; state: Notification; attempt: number }
     | { kind: "final"; state: Notification }
     | { kind: "contended" }
   > {
-    const { notificationId } = requested.data;
     for (let tries = 0; tries < 3; tries++) {
-      const state = await readState(requested);
+      const { state, revision } = (await readNotification(log, uploadId, notificationId))!;
       if (terminalStatuses.has(state.status)) return { kind: "final", state };
       const attempt = state.attempts + 1;
       if (!(await claimInTable(state, attempt))) continue;
@@ -153,7 +150,7 @@ export function createNotifier({
         await log.append(
           notificationStream(notificationId),
           [{ type: "NotificationStarted", data: { notificationId, attempt }, metadata: { traceparent } }],
-          { expectedRevision: state.revision },
+          { expectedRevision: revision },
         );
         return { kind: "claimed", state, attempt };
       } catch (error) {
@@ -161,12 +158,6 @@ export function createNotifier({
       }
     }
     return { kind: "contended" };
-  }
-
-  async function readState(requested: RecordedEvent<NotificationEvent>) {
-    const lifecycle = await log.readStream(notificationStream(requested.data.notificationId));
-    const state = foldNotification([requested, ...(lifecycle as Array<RecordedEvent<NotificationEvent>>)])!;
-    return { ...state, revision: lifecycle.at(-1)?.revision ?? ("no_stream" as const) };
   }
 
   /**
@@ -198,9 +189,10 @@ export function createNotifier({
   }
 
   /** Writes the table row from the log, once the outcome is recorded there. */
-  async function syncTable(requested: RecordedEvent<NotificationEvent>) {
-    const state = await readState(requested);
-    await table.put(toRecord(state), "any").catch((error) => {
+  async function syncTable(uploadId: string, notificationId: string) {
+    const found = await readNotification(log, uploadId, notificationId);
+    if (!found) return;
+    await table.put(toRecord(found.state), "any").catch((error) => {
       // The log has it; the row catches up on the next delivery or replay.
       logger.warn({ err: error }, "could not update the notification table");
     });
@@ -223,30 +215,17 @@ export function createNotifier({
     }
   }
 
-  /** The upload's FileUploaded and this notification's request, from the upload's stream. */
-  async function findRequest(uploadId: string, notificationId: string) {
-    const uploadEvents = await log.readStream(uploadStream(uploadId));
-    const uploaded = uploadEvents.find((e): e is RecordedEvent<FileUploaded> => e.type === "FileUploaded");
-    const requested = uploadEvents.find(
-      (e): e is RecordedEvent<NotificationEvent> =>
-        isNotificationEvent(e) && e.type === "NotificationRequested" && e.data.notificationId === notificationId,
-    );
-    return uploaded && requested ? { uploaded, requested } : null;
-  }
-
   /** The queue gave up on a message (retries exhausted): record it, with the last error seen. */
   async function deadLetter(raw: unknown, reason: string): Promise<void> {
     const parsed = messageSchema.safeParse(raw);
-    const found = parsed.success ? await findRequest(parsed.data.uploadId, parsed.data.notificationId) : null;
+    const found = parsed.success ? await readNotification(log, parsed.data.uploadId, parsed.data.notificationId) : null;
     if (!parsed.success || !found) {
       logger.error({ message: raw, reason }, "dead letter for no known notification; dropped");
       return;
     }
-    const { notificationId, traceparent } = parsed.data;
-    const state = await readState(found.requested);
-    if (terminalStatuses.has(state.status)) return; // it got there after all
-    const lifecycle = await log.readStream(notificationStream(notificationId));
-    const lastRetry = lifecycle.findLast((e) => e.type === "NotificationRetryScheduled");
+    const { notificationId, uploadId, traceparent } = parsed.data;
+    if (terminalStatuses.has(found.state.status)) return; // it got there after all
+    const lastRetry = found.events.findLast((e) => e.type === "NotificationRetryScheduled");
     const lastError = lastRetry?.type === "NotificationRetryScheduled" ? `; last error: ${lastRetry.data.error}` : "";
     await log.append(notificationStream(notificationId), [
       {
@@ -255,7 +234,7 @@ export function createNotifier({
         metadata: { traceparent },
       },
     ]);
-    await syncTable(found.requested);
+    await syncTable(uploadId, notificationId);
     metrics.notifications.inc({ outcome: "dead_lettered" });
     logger.error({ notificationId, reason: `${reason}${lastError}` }, "notification dead-lettered");
   }

@@ -11,11 +11,10 @@ import {
   type Metrics,
   newTraceparent,
   NotFoundError,
-  notificationStream,
+  readNotification,
   type ReadModels,
   type RecordedEvent,
   UnavailableError,
-  uploadStream,
   withLogContext,
   addLogContext,
 } from "@herald/core";
@@ -23,6 +22,7 @@ import { authenticate, currentUser, requireGroupRole } from "./auth.ts";
 import { problemHandler, unknownRoute } from "./problems.ts";
 import { receiveUpload } from "./receive-upload.ts";
 import { recordUpload } from "./record-upload.ts";
+import { redrive } from "./redrive.ts";
 import { uiRoutes } from "./ui.ts";
 
 export type WebDeps = {
@@ -122,16 +122,17 @@ export function createWebApp(deps: WebDeps) {
     res.json(toView(res.locals.notification));
   });
 
+  api.post("/notifications/:id/redrive", adminNotification, async (_req, res) => {
+    const notification = res.locals.notification as ReadModelsNotification;
+    const redriven = await redrive(log, notification, currentUser(res).id, res.locals.traceparent as string);
+    logger.info({ notificationId: notification.notificationId, from: notification.status }, "notification redriven");
+    res.status(202).json(toView(redriven));
+  });
+
   api.get("/notifications/:id/history", adminNotification, async (_req, res) => {
     const { notificationId, uploadId } = res.locals.notification;
-    const [upload, lifecycle] = await Promise.all([
-      log.readStream(uploadStream(uploadId)),
-      log.readStream(notificationStream(notificationId)),
-    ]);
-    const requested = upload.filter(
-      (e) => e.type === "NotificationRequested" && e.data.notificationId === notificationId,
-    );
-    res.json({ items: [...requested, ...lifecycle].map(toHistoryItem) });
+    const found = await readNotification(log, uploadId, notificationId);
+    res.json({ items: (found?.events ?? []).map(toHistoryItem) });
   });
 
   app.use("/api", api);

@@ -41,6 +41,8 @@ const schema = z
       .optional(),
     HERALD_DATA_DIR: z.string().min(1).default("./data"),
     HERALD_MAX_UPLOAD_BYTES: positiveInt.default(100 * 1024 * 1024),
+    /** An upload that sends no bytes for this long is cut off (408): slow-loris clients hold no slot. */
+    HERALD_UPLOAD_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
     /** Path to a JSON seed of users and groups; unset = the demo seed. */
     HERALD_SEED: z.string().min(1).optional(),
     /** Embedded queue: deliveries per notification before it is dead-lettered. */

@@ -39,6 +39,11 @@ export class NotFoundError extends HeraldError {
     super(404, "not-found", "Not found", detail);
   }
 }
+export class RequestTimeoutError extends HeraldError {
+  constructor(detail: string) {
+    super(408, "request-timeout", "Request timeout", detail);
+  }
+}
 export class PayloadTooLargeError extends HeraldError {
   constructor(limit: number) {
     super(413, "payload-too-large", "Payload too large", `The file exceeds the limit of ${limit} bytes.`);

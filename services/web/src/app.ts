@@ -33,6 +33,7 @@ export type WebDeps = {
   metrics: Metrics;
   logger: Logger;
   maxUploadBytes: number;
+  uploadIdleTimeoutMs: number;
   /** True once the read models have replayed the log; /readyz waits for it. */
   isCaughtUp: () => boolean;
   /** The local outbox, when mail is not sent to an SMTP server. */
@@ -67,7 +68,12 @@ export function createWebApp(deps: WebDeps) {
   api.post("/groups/:groupId/uploads", async (req, res) => {
     const user = currentUser(res);
     const group = requireGroupRole(directory, req.params.groupId, user, "member");
-    const file = await receiveUpload(req, { blobs, groupId: group.id, maxBytes: deps.maxUploadBytes });
+    const file = await receiveUpload(req, {
+      blobs,
+      groupId: group.id,
+      maxBytes: deps.maxUploadBytes,
+      idleTimeoutMs: deps.uploadIdleTimeoutMs,
+    });
     addLogContext({ uploadId: file.uploadId });
     const traceparent = res.locals.traceparent as string;
     const accepted = await recordUpload({ log, blobs, directory }, { file, group, uploader: user, traceparent });

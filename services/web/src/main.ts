@@ -76,6 +76,7 @@ const app = createWebApp({
   metrics,
   logger,
   maxUploadBytes: config.HERALD_MAX_UPLOAD_BYTES,
+  uploadIdleTimeoutMs: config.HERALD_UPLOAD_IDLE_TIMEOUT_MS,
   isCaughtUp: () => caughtUp,
   outbox,
 });

@@ -17,7 +17,8 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    if (status === 413 || status === 503) res.set("Connection", "close");
+    // The rest of a cut-off body is not read: close rather than leave it in the connection.
+    if (status === 408 || status === 413 || status === 503) res.set("Connection", "close");
     res
       .status(status)
       .type("application/problem+json")

@@ -2,7 +2,13 @@ import { createHash, randomUUID } from "node:crypto";
 import type { Request } from "express";
 import busboy from "busboy";
 import { PassThrough, Transform, pipeline } from "node:stream";
-import { BadRequestError, type BlobStore, PayloadTooLargeError, UnsupportedMediaTypeError } from "@herald/core";
+import {
+  BadRequestError,
+  type BlobStore,
+  PayloadTooLargeError,
+  RequestTimeoutError,
+  UnsupportedMediaTypeError,
+} from "@herald/core";
 
 // Streams the one `file` part of a multipart request to the blob store while computing its
 // sha256 and size. Nothing is buffered whole. If anything goes wrong (too large, malformed,
@@ -18,12 +24,15 @@ export type ReceivedFile = {
   sha256: string;
 };
 
-export type ReceiveOptions = { blobs: BlobStore; groupId: string; maxBytes: number };
+export type ReceiveOptions = { blobs: BlobStore; groupId: string; maxBytes: number; idleTimeoutMs: number };
 
 /** Parts a legitimate upload form would ever send; more is a multipart bomb. */
 const maxParts = 20;
 
-export async function receiveUpload(req: Request, { blobs, groupId, maxBytes }: ReceiveOptions): Promise<ReceivedFile> {
+export async function receiveUpload(
+  req: Request,
+  { blobs, groupId, maxBytes, idleTimeoutMs }: ReceiveOptions,
+): Promise<ReceivedFile> {
   if (!req.is("multipart/form-data")) {
     throw new UnsupportedMediaTypeError("Send the file as multipart/form-data with one part named `file`.");
   }
@@ -45,19 +54,26 @@ export async function receiveUpload(req: Request, { blobs, groupId, maxBytes }: 
     let stored: Promise<Omit<ReceivedFile, "uploadId" | "blobKey">> | null = null;
     let failure: Error | null = null;
     let settled = false;
+    /** What the blob store is reading from; destroyed on failure so the store gives up too. */
+    let body: PassThrough | null = null;
 
     const fail = (error: Error) => {
       if (failure) return;
       failure = error;
       req.unpipe(parser);
-      // Stop reading: the rest of an oversized or malformed body is not wanted.
-      req.pause();
+      // An oversized or stalled body is cut off: stop reading, the answer closes the
+      // connection. Any other rejected body is read to its end and dropped, so the client
+      // gets its answer instead of a reset connection.
+      if (error instanceof PayloadTooLargeError || error instanceof RequestTimeoutError) req.pause();
+      else req.resume();
+      body?.destroy(error);
       const cleanup = stored ? stored.catch(() => undefined) : Promise.resolve();
       void cleanup.then(() => blobs.delete(blobKey)).finally(() => finish());
     };
     const finish = () => {
       if (settled) return;
       settled = true;
+      clearTimeout(idle);
       if (failure) reject(failure);
       else if (!stored) reject(new BadRequestError("The request has no part named `file`."));
       else stored.then((file) => resolve({ uploadId, blobKey, ...file }), reject);
@@ -77,20 +93,20 @@ export async function receiveUpload(req: Request, { blobs, groupId, maxBytes }: 
           done(null, chunk);
         },
       });
-      const body = new PassThrough();
-      stream.on("limit", () => {
-        const error = new PayloadTooLargeError(maxBytes);
-        body.destroy(error);
-        fail(error);
-      });
+      body = new PassThrough();
+      stream.on("limit", () => fail(new PayloadTooLargeError(maxBytes)));
       // Errors surface through blobs.put (body is its source); pipeline only tears down.
       pipeline(stream, measure, body, () => undefined);
-      stored = blobs.put(blobKey, body, info.mimeType).then(() => ({
-        filename: sanitizeFilename(info.filename),
-        contentType: info.mimeType || "application/octet-stream",
-        size,
-        sha256: hash.digest("hex"),
-      }));
+      stored = blobs.put(blobKey, body, info.mimeType).then(() => {
+        // An empty file tells the admins nothing; most often a client that sent the wrong part.
+        if (size === 0) throw new BadRequestError("The file is empty.");
+        return {
+          filename: sanitizeFilename(info.filename),
+          contentType: info.mimeType || "application/octet-stream",
+          size,
+          sha256: hash.digest("hex"),
+        };
+      });
       stored.catch((error) => fail(failure ?? error));
     });
     parser.on("filesLimit", () => fail(new BadRequestError("Send exactly one part named `file`.")));
@@ -102,6 +118,10 @@ export async function receiveUpload(req: Request, { blobs, groupId, maxBytes }: 
       stored.then(finish, () => undefined);
     });
     req.on("aborted", () => fail(new BadRequestError("The client closed the connection mid-upload.")));
+    const stalled = () => fail(new RequestTimeoutError(`No data for ${idleTimeoutMs} ms; the upload was cut off.`));
+    let idle = setTimeout(stalled, idleTimeoutMs);
+    req.on("data", () => idle.refresh());
+    req.on("end", () => clearTimeout(idle));
     req.pipe(parser);
   });
 }

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { client, tokens } from "../support/api-client.ts";
 import { type Azurite, startAzurite } from "../support/azurite.ts";
-import { type DaprTopology, startDaprTopology } from "../support/dapr-topology.ts";
+import { type DaprTopology, startDaprTopology, stateRow as readStateRow } from "../support/dapr-topology.ts";
 import { eventually } from "../support/herald-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
@@ -36,10 +36,7 @@ after(async () => {
   await sink?.close();
 });
 
-async function stateRow(notificationId: string) {
-  const res = await fetch(`${herald.webSidecar.url}/v1.0/state/notification-state/notification-${notificationId}`);
-  return res.status === 200 ? await res.json() : undefined;
-}
+const stateRow = (notificationId: string) => readStateRow(herald.webSidecar, notificationId);
 
 describe("Dapr, Azure components (Azurite)", () => {
   it("queues through Storage Queues, emails each admin once, keeps the table row and the blob", async () => {

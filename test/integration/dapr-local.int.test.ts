@@ -1,39 +1,29 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { client, tokens } from "../support/api-client.ts";
-import { type DaprTopology, startDaprTopology } from "../support/dapr-topology.ts";
+import {
+  type DaprTopology,
+  type LocalDaprHerald,
+  startLocalDaprHerald,
+  stateRow as readStateRow,
+} from "../support/dapr-topology.ts";
 import { eventually, startProcessToExit } from "../support/herald-process.ts";
-import { type Redis, startRedis } from "../support/redis.ts";
-import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
+import type { SmtpSink } from "../support/smtp-sink.ts";
 
 // Dapr mode with components/local: web and notifier as separate processes, each behind a real
 // daprd, talking through a real Redis (pub/sub on Redis Streams, state in Redis).
 
-let redis: Redis;
+let local: LocalDaprHerald;
 let sink: SmtpSink;
 let herald: DaprTopology;
 
 before(async () => {
-  redis = await startRedis();
-  // Refuses the first message with a 4xx: the redelivery case below.
-  sink = await startSmtpSink();
-  herald = await startDaprTopology({
-    set: "local",
-    componentEnv: { REDIS_HOST: redis.host },
-    appEnv: { SMTP_URL: sink.url },
-  });
+  local = await startLocalDaprHerald();
+  ({ sink, herald } = local);
 });
-after(async () => {
-  await herald?.stop();
-  await redis?.stop();
-  await sink?.close();
-});
+after(async () => local?.stop());
 
-/** The notification table row, read as any client would: through a sidecar's state API. */
-async function stateRow(notificationId: string) {
-  const res = await fetch(`${herald.webSidecar.url}/v1.0/state/notification-state/notification-${notificationId}`);
-  return res.status === 200 ? await res.json() : undefined;
-}
+const stateRow = (notificationId: string) => readStateRow(herald.webSidecar, notificationId);
 
 describe("Dapr, local components (Redis)", () => {
   it("delivers an upload's emails through Redis pub/sub, once per admin, and records them in the state store", async () => {

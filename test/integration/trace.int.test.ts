@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { client, tokens } from "../support/api-client.ts";
-import { type DaprTopology, startDaprTopology } from "../support/dapr-topology.ts";
+import { type DaprTopology, type LocalDaprHerald, startLocalDaprHerald } from "../support/dapr-topology.ts";
 import { eventually } from "../support/herald-process.ts";
-import { type Redis, startRedis } from "../support/redis.ts";
-import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
+import type { SmtpSink } from "../support/smtp-sink.ts";
 
 // One trace id from the client's request to the email: a W3C traceparent sent with the upload
 // shows up in the web's log line for the upload, in the notifier's log lines for each of its
@@ -15,24 +14,15 @@ const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
 const traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
 const traceIdOf = (value: unknown) => (typeof value === "string" ? value.split("-")[1] : undefined);
 
-let redis: Redis;
+let local: LocalDaprHerald;
 let sink: SmtpSink;
 let herald: DaprTopology;
 
 before(async () => {
-  redis = await startRedis();
-  sink = await startSmtpSink();
-  herald = await startDaprTopology({
-    set: "local",
-    componentEnv: { REDIS_HOST: redis.host },
-    appEnv: { SMTP_URL: sink.url },
-  });
+  local = await startLocalDaprHerald();
+  ({ sink, herald } = local);
 });
-after(async () => {
-  await herald?.stop();
-  await redis?.stop();
-  await sink?.close();
-});
+after(async () => local?.stop());
 
 type LogLine = Record<string, unknown> & { msg?: string };
 /** The JSON log lines a process printed (anything else it printed is skipped). */

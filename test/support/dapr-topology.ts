@@ -1,6 +1,8 @@
 import { join } from "node:path";
 import { type Sidecar, startSidecar } from "./daprd.ts";
 import { type EsdbTestServer, startEsdbTestServer } from "./esdb-test-server.ts";
+import { type Redis, startRedis } from "./redis.ts";
+import { type SmtpSink, startSmtpSink } from "./smtp-sink.ts";
 import {
   answers,
   freePort,
@@ -20,8 +22,10 @@ export type DaprTopology = {
   notifier: RunningProcess & { port: number };
   notifierSidecar: Sidecar;
   store: EsdbTestServer;
-  /** Stops the web and starts it again, same settings (a new `web`). */
-  restartWeb(): Promise<void>;
+  /** Stops the web (SIGKILL when `kill`) and starts it again, same settings (a new `web`). */
+  restartWeb(options?: { kill?: boolean }): Promise<void>;
+  /** SIGKILLs the notifier process (its sidecar stays), then starts it again on the same port. */
+  restartNotifier(options?: { kill?: boolean }): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -38,6 +42,14 @@ export async function startDaprTopology(options: {
   const started: Array<{ stop(): Promise<void> }> = [store];
   try {
     const [notifierPort, notifierDaprPort] = await Promise.all([freePort(), freePort()]);
+    const startNotifier = () =>
+      startProcess(
+        "notifier",
+        process.execPath,
+        ["--import", "tsx", "services/notifier/src/main.ts"],
+        { ...appEnv, APP_PORT: String(notifierPort), DAPR_HTTP_PORT: String(notifierDaprPort) },
+        answers(`http://127.0.0.1:${notifierPort}/healthz`),
+      );
     // daprd waits for its app's port, and the app needs nothing from daprd to listen: start both.
     const [notifierSidecar, notifier] = await Promise.all([
       startSidecar({
@@ -47,13 +59,7 @@ export async function startDaprTopology(options: {
         resources,
         env: options.componentEnv,
       }).then((s) => (started.push(s), s)),
-      startProcess(
-        "notifier",
-        process.execPath,
-        ["--import", "tsx", "services/notifier/src/main.ts"],
-        { ...appEnv, APP_PORT: String(notifierPort), DAPR_HTTP_PORT: String(notifierDaprPort) },
-        answers(`http://127.0.0.1:${notifierPort}/healthz`),
-      ).then((p) => (started.push(p), p)),
+      startNotifier().then((p) => (started.push(p), p)),
     ]);
     const webSidecar = await startSidecar({ appId: "web", resources, env: options.componentEnv });
     started.push(webSidecar);
@@ -65,12 +71,17 @@ export async function startDaprTopology(options: {
       notifier: { ...notifier, port: notifierPort },
       notifierSidecar,
       store,
-      async restartWeb() {
-        await topology.web.stop();
+      async restartWeb({ kill = false } = {}) {
+        await (kill ? topology.web.kill() : topology.web.stop());
         topology.web = await startHerald({ ...webEnv, PORT: String(topology.web.port) }, topology.web.dataDir);
+      },
+      async restartNotifier({ kill = true } = {}) {
+        await (kill ? topology.notifier.kill() : topology.notifier.stop());
+        topology.notifier = { ...(await startNotifier()), port: notifierPort };
       },
       stop: async () => {
         await topology.web.stop();
+        await topology.notifier.stop();
         await stopAll(started);
       },
     };
@@ -83,4 +94,34 @@ export async function startDaprTopology(options: {
 
 async function stopAll(started: Array<{ stop(): Promise<void> }>) {
   for (const s of started.reverse()) await s.stop().catch(() => undefined);
+}
+
+/** The local component set end to end: a Redis and an SMTP sink of the test's own, and Herald on them. */
+export type LocalDaprHerald = { redis: Redis; sink: SmtpSink; herald: DaprTopology; stop(): Promise<void> };
+
+export async function startLocalDaprHerald(appEnv: Record<string, string> = {}): Promise<LocalDaprHerald> {
+  const redis = await startRedis();
+  const sink = await startSmtpSink();
+  const herald = await startDaprTopology({
+    set: "local",
+    componentEnv: { REDIS_HOST: redis.host },
+    appEnv: { SMTP_URL: sink.url, ...appEnv },
+  });
+  const local: LocalDaprHerald = {
+    redis,
+    sink,
+    herald,
+    async stop() {
+      await local.herald.stop();
+      await local.redis.stop();
+      await local.sink.close();
+    },
+  };
+  return local;
+}
+
+/** A notification table row, read as any client would: through a sidecar's state API. */
+export async function stateRow(sidecar: Sidecar, notificationId: string) {
+  const res = await fetch(`${sidecar.url}/v1.0/state/notification-state/notification-${notificationId}`);
+  return res.status === 200 ? await res.json() : undefined;
 }

@@ -154,6 +154,8 @@ export function createNotifier({
         );
         return { kind: "claimed", state, attempt };
       } catch (error) {
+        // Nothing was sent: give the lease back, or the next delivery would wait it out.
+        await table.put(toRecord(state), "any").catch(() => undefined);
         if (!(error instanceof ConcurrencyError)) throw error;
       }
     }

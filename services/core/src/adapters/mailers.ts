@@ -8,7 +8,17 @@ import { MailError, type MailMessage, type Mailer } from "../ports.ts";
 // nodemailer, so headers are encoded the same way.
 
 export function createSmtpMailer(smtpUrl: string, from: string): Mailer {
-  const transport = nodemailer.createTransport(smtpUrl, { from });
+  const transport = nodemailer.createTransport(
+    {
+      url: smtpUrl,
+      // Bounded, so one send never outlives the notifier's lease on it (HERALD_SEND_LEASE_MS)
+      // nor the broker's processing timeout: a hung server is an error to retry, not a hang.
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 20_000,
+    },
+    { from },
+  );
   return {
     async send(message) {
       try {

@@ -7,7 +7,8 @@ import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 // Faults in the topology users run: web and notifier each behind its daprd, Redis (AOF on),
 // the event store, an SMTP sink. Every scenario counts at the SMTP sink, by notification id:
-// nothing lost, nothing sent twice. The figures are printed as test diagnostics.
+// nothing lost, nothing sent twice (but for the one window no protocol closes: see 1.).
+// The figures are printed as test diagnostics: `FAULT <scenario> {...}`.
 
 let redis: Redis;
 let sink: SmtpSink;
@@ -59,24 +60,31 @@ async function uploadMany(count: number, concurrency: number, onProgress?: (done
   return { ids, failures };
 }
 
-/** Waits until every id has arrived (or the time is up), then counts. */
+/** Waits until every id has arrived (or the time is up), then counts; says what became of any lost. */
 async function settle(ids: string[], timeoutMs: number) {
   const started = Date.now();
   const missing = () => ids.filter((id) => sink.countNotification(id) === 0);
   while (missing().length > 0 && Date.now() - started < timeoutMs) await sleep(250);
   const allInMs = Date.now() - started;
   await sleep(3000); // a late duplicate would show up here
-  const lost = missing().length;
+  const lostIds = missing();
+  const lost = lostIds.length;
+  const lostStates = await Promise.all(
+    lostIds.slice(0, 5).map(async (id) => {
+      const { body } = await client(herald.web.url).get(`/api/notifications/${id}`, tokens.alice);
+      return `${id}: ${body.status} after ${body.attempts} (${body.lastError})`;
+    }),
+  );
   const duplicates = ids.reduce((n, id) => n + Math.max(0, sink.countNotification(id) - 1), 0);
   const sent = ids.length - lost;
-  return { sent, lost, duplicates, settleSeconds: Math.round(allInMs / 100) / 10 };
+  return { sent, lost, duplicates, settleSeconds: Math.round(allInMs / 100) / 10, lostStates };
 }
 
 const report = (t: TestContext, scenario: string, figures: Record<string, unknown>) =>
   t.diagnostic(`FAULT ${scenario} ${JSON.stringify(figures)}`);
 
 describe("faults, Dapr topology", { timeout: 15 * 60_000 }, () => {
-  it("1. the notifier SIGKILLed at random moments while 2,000 notifications flow: none lost, none twice", async (t) => {
+  it("1. the notifier SIGKILLed at random moments while 2,000 notifications flow: none lost; resends only from the SMTP window", async (t) => {
     const kills: number[] = [];
     let uploading = true;
     const killer = (async () => {
@@ -102,7 +110,19 @@ describe("faults, Dapr topology", { timeout: 15 * 60_000 }, () => {
     assert.equal(ids.length, 2000);
     assert.ok(kills.length >= 1, "the notifier was killed while work flowed");
     assert.equal(figures.lost, 0);
-    assert.equal(figures.duplicates, 0);
+    // A kill between the SMTP server taking the message (end of DATA) and the log recording
+    // NotificationSent cannot be told from a kill just before the send: at least once means
+    // that message goes again. No protocol closes that window; its size is bounded by the
+    // sends in flight (Dapr's delivery concurrency, 10) at each kill, and every resend carries
+    // the first copy's Message-ID, so mail systems that deduplicate by it show one.
+    assert.ok(figures.duplicates <= kills.length * 10, `${figures.duplicates} resends for ${kills.length} kills`);
+    for (const id of ids.filter((n) => sink.countNotification(n) > 1)) {
+      const copies = sink.messages.filter((m) => m.headers.get("x-herald-notification-id") === id);
+      assert.ok(
+        copies.every((m) => m.messageId === `<${id}@herald>`),
+        "resends keep the Message-ID",
+      );
+    }
   });
 
   it("2. the web SIGKILLed right after a burst of accepted uploads: every 202 gets all its emails, once", async (t) => {

@@ -111,11 +111,11 @@ describe("Dapr, local components: dead letters", () => {
             const r = await api.get(`/api/notifications/${notificationId}`, tokens.alice);
             return r.body.status === "dead-lettered" ? r.body : undefined;
           },
-          40_000,
+          60_000,
           "the notification to be dead-lettered",
         );
-        // One delivery and resiliency.yaml's 4 retries.
-        assert.equal(view.attempts, 5);
+        // One delivery and resiliency.yaml's 6 retries.
+        assert.equal(view.attempts, 7);
         assert.match(view.lastError, /dead-letter topic.*last error: .*451/);
         assert.equal(sink.countNotification(notificationId), 0);
       }

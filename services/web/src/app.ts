@@ -9,6 +9,7 @@ import {
   isValidTraceparent,
   type Logger,
   type Metrics,
+  type Notification,
   newTraceparent,
   NotFoundError,
   readNotification,
@@ -129,7 +130,7 @@ export function createWebApp(deps: WebDeps) {
   });
 
   api.post("/notifications/:id/redrive", adminNotification, async (_req, res) => {
-    const notification = res.locals.notification as ReadModelsNotification;
+    const notification = res.locals.notification as Notification;
     const redriven = await redrive(log, notification, currentUser(res).id, res.locals.traceparent as string);
     logger.info({ notificationId: notification.notificationId, from: notification.status }, "notification redriven");
     res.status(202).json(toView(redriven));
@@ -148,8 +149,8 @@ export function createWebApp(deps: WebDeps) {
   return app;
 }
 
-const toView = ({ groupId: _g, recipientId: _r, queuedAt: _q, ...view }: ReadModelsNotification) => view;
-type ReadModelsNotification = NonNullable<ReturnType<ReadModels["notification"]>>;
+/** A notification as the API shows it. */
+const toView = ({ groupId: _g, recipientId: _r, queuedAt: _q, ...view }: Notification) => view;
 
 const toHistoryItem = (event: RecordedEvent) => ({
   type: event.type,

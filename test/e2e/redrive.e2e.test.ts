@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { client, tokens } from "../support/api-client.ts";
-import { eventually, type HeraldProcess, startHerald } from "../support/herald-process.ts";
+import { client, notificationWhen, tokens } from "../support/api-client.ts";
+import { type HeraldProcess, startHerald } from "../support/herald-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 // A recipient the SMTP server refuses for good: the notification fails at once (no retries),
@@ -25,10 +25,7 @@ it("a permanently refused recipient fails without retries, and a redrive after t
   assert.equal(res.status, 202);
   const bobs = res.body.notifications.find((n: { recipient: string }) => n.recipient === "bob@example.test");
 
-  const failed = await eventually(async () => {
-    const r = await api.get(`/api/notifications/${bobs.notificationId}`, tokens.alice);
-    return r.body.status === "failed" ? r.body : undefined;
-  });
+  const failed = await notificationWhen(api, bobs.notificationId, "failed");
   assert.equal(failed.attempts, 1, "a permanent refusal is not retried");
   assert.match(failed.lastError, /550/);
   await new Promise((r) => setTimeout(r, 500));
@@ -53,10 +50,7 @@ it("a permanently refused recipient fails without retries, and a redrive after t
   const again = await api.post(`/api/notifications/${bobs.notificationId}/redrive`, tokens.bob, "");
   assert.equal(again.status, 409, "a second click while it is on its way changes nothing");
 
-  const done = await eventually(async () => {
-    const r = await api.get(`/api/notifications/${bobs.notificationId}`, tokens.alice);
-    return r.body.status === "sent" ? r.body : undefined;
-  });
+  const done = await notificationWhen(api, bobs.notificationId, "sent");
   assert.equal(done.attempts, 2);
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(sink.countFor("bob@example.test"), 1);

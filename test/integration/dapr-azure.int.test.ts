@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { client, tokens } from "../support/api-client.ts";
+import { client, notificationWhen, tokens } from "../support/api-client.ts";
 import { type Azurite, startAzurite } from "../support/azurite.ts";
 import { type DaprTopology, startDaprTopology, stateRow as readStateRow } from "../support/dapr-topology.ts";
 import { eventually } from "../support/herald-process.ts";
@@ -79,10 +79,7 @@ describe("Dapr, Azure components (Azurite)", () => {
     await new Promise((r) => setTimeout(r, 3000));
     for (const { notificationId } of res.body.notifications) {
       assert.equal(sink.countNotification(notificationId), 1);
-      const view = await eventually(async () => {
-        const r = await api.get(`/api/notifications/${notificationId}`, tokens.alice);
-        return r.body.status === "sent" ? r.body : undefined;
-      });
+      const view = await notificationWhen(api, notificationId, "sent");
       assert.equal(view.attempts, 2);
     }
   });
@@ -96,14 +93,7 @@ describe("Dapr, Azure components: poison queue", () => {
     assert.equal(res.status, 202);
     try {
       for (const { notificationId } of res.body.notifications) {
-        const view = await eventually(
-          async () => {
-            const r = await api.get(`/api/notifications/${notificationId}`, tokens.alice);
-            return r.body.status === "dead-lettered" ? r.body : undefined;
-          },
-          40_000,
-          "the notification to be dead-lettered",
-        );
+        const view = await notificationWhen(api, notificationId, "dead-lettered", 40_000);
         assert.equal(view.attempts, 3);
         assert.match(view.lastError, /poison queue after 3 deliveries; last error: .*421/);
         assert.equal(sink.countNotification(notificationId), 0);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { client, tokens } from "../support/api-client.ts";
+import { client, notificationWhen, tokens } from "../support/api-client.ts";
 import {
   type DaprTopology,
   type LocalDaprHerald,
@@ -106,14 +106,7 @@ describe("Dapr, local components: dead letters", () => {
     assert.equal(res.status, 202);
     try {
       for (const { notificationId } of res.body.notifications) {
-        const view = await eventually(
-          async () => {
-            const r = await api.get(`/api/notifications/${notificationId}`, tokens.alice);
-            return r.body.status === "dead-lettered" ? r.body : undefined;
-          },
-          60_000,
-          "the notification to be dead-lettered",
-        );
+        const view = await notificationWhen(api, notificationId, "dead-lettered", 60_000);
         // One delivery and resiliency.yaml's 6 retries.
         assert.equal(view.attempts, 7);
         assert.match(view.lastError, /dead-letter topic.*last error: .*451/);

@@ -99,7 +99,7 @@ before(async () => {
   herald = await startDaprTopology({
     set: "local",
     componentEnv: { REDIS_HOST: redis.host },
-    appEnv: { SMTP_URL: sink.url },
+    appEnv: { SMTP_URL: sink.url, HERALD_QUEUE_REDIS_HOST: redis.host },
   });
   prometheus = await startPrometheus({
     "herald-web": [`127.0.0.1:${herald.web.port}`],

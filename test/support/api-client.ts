@@ -31,3 +31,15 @@ export function client(baseUrl: string) {
       call(path, token, { method: "POST", body, headers }),
   };
 }
+
+/** Polls GET /api/notifications/{id} (as alice, an admin of the demo group) until it has `status`. */
+export async function notificationWhen(api: ReturnType<typeof client>, id: string, status: string, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await api.get(`/api/notifications/${id}`, tokens.alice);
+    if (body.status === status) return body;
+    if (Date.now() > deadline)
+      throw new Error(`notification ${id} is ${body.status}, not ${status}, after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

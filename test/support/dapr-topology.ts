@@ -105,7 +105,7 @@ export async function startLocalDaprHerald(appEnv: Record<string, string> = {}):
   const herald = await startDaprTopology({
     set: "local",
     componentEnv: { REDIS_HOST: redis.host },
-    appEnv: { SMTP_URL: sink.url, ...appEnv },
+    appEnv: { SMTP_URL: sink.url, HERALD_QUEUE_REDIS_HOST: redis.host, ...appEnv },
   });
   const local: LocalDaprHerald = {
     redis,

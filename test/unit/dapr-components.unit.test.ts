@@ -20,7 +20,10 @@ const component = (docs: Doc[], name: string) => docs.find((d) => d.kind === "Co
 
 it("components/local declares the pub/sub, its topics and the state store the code uses", () => {
   const docs = load("local");
-  assert.equal(component(docs, daprComponents.pubsub)?.spec.type, "pubsub.redis");
+  const pubsub = component(docs, daprComponents.pubsub);
+  assert.equal(pubsub?.spec.type, "pubsub.redis");
+  const metadata = pubsub?.spec.metadata as Array<{ name: string; value?: string }>;
+  assert.equal(metadata.find((m) => m.name === "consumerID")?.value, daprComponents.consumerGroup);
   assert.equal(component(docs, daprComponents.stateStore)?.spec.type, "state.redis");
   const subscriptions = docs.filter((d) => d.kind === "Subscription").map((d) => d.spec);
   const main = subscriptions.find((s) => s.topic === daprComponents.topic);
@@ -40,5 +43,9 @@ it("components/azure declares the queue bindings, each scoped to its side, and t
   assert.deepEqual(component(docs, daprComponents.queueOut)?.scopes, ["web"]);
   assert.deepEqual(component(docs, daprComponents.poison)?.scopes, ["notifier"]);
   assert.equal(component(docs, daprComponents.queueIn)?.spec.type, "bindings.azure.storagequeues");
+  for (const name of [daprComponents.queueIn, daprComponents.queueOut]) {
+    const metadata = component(docs, name)?.spec.metadata as Array<{ name: string; value?: string }>;
+    assert.equal(metadata.find((m) => m.name === "queueName")?.value, daprComponents.queueName);
+  }
   assert.equal(component(docs, daprComponents.stateStore)?.spec.type, "state.azure.tablestorage");
 });

@@ -16,6 +16,11 @@ const schema = z
     DAPR_HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(3500),
     /** Dapr mode: the notifier's HTTP port, where its sidecar delivers (`dapr run` sets APP_PORT). */
     APP_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
+    /** Dapr mode with pub/sub on Redis: the Redis (host:port) the queue gauges read the stream from. */
+    HERALD_QUEUE_REDIS_HOST: z
+      .string()
+      .regex(/^[^\s:]+:\d+$/, "must be host:port")
+      .optional(),
     /** Blobs in Azure Blob Storage (or Azurite) instead of HERALD_DATA_DIR/blobs. */
     AZURE_STORAGE_CONNECTION_STRING: z.string().min(1).optional(),
     HERALD_BLOB_CONTAINER: z

@@ -10,6 +10,10 @@ export const daprComponents = {
   queueIn: "notification-queue",
   /** Output binding on the web's side, on the same queue. */
   queueOut: "notification-queue-out",
+  /** The Storage Queue behind the bindings (read directly, for the queue gauges). */
+  queueName: "herald-notifications",
+  /** The pub/sub component's pinned consumerID: the notifiers' Redis consumer group. */
+  consumerGroup: "herald-notifier",
   /** Output binding for messages the notifier gives up on. */
   poison: "notification-poison",
 } as const;

@@ -22,3 +22,4 @@ export * from "./dapr-components.ts";
 export * from "./adapters/azure-blob-store.ts";
 export * from "./wiring.ts";
 export * from "./notification-log.ts";
+export * from "./adapters/queue-inspectors.ts";

@@ -1,4 +1,5 @@
 import client from "prom-client";
+import type { QueueStats } from "./adapters/queue-inspectors.ts";
 
 // One registry per process; names follow Prometheus conventions (herald_ prefix, base units,
 // _total for counters, bounded label sets).
@@ -7,7 +8,15 @@ export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: "herald_" });
   const registers = [registry];
-  let depthOf: () => number = () => 0;
+  // Read at scrape time from whatever the process can see (set by its entry file).
+  let queueStats: (() => Promise<QueueStats>) | null = null;
+  let relayLag: (() => Promise<number>) | null = null;
+
+  const oldestMessageAge = new client.Gauge({
+    name: "herald_queue_oldest_message_age_seconds",
+    help: "Age of the oldest notification message waiting or in flight in the queue (0 when empty).",
+    registers,
+  });
 
   return {
     registry,
@@ -66,15 +75,34 @@ export function createMetrics() {
     }),
     queueDepth: new client.Gauge({
       name: "herald_queue_depth",
-      help: "Notification messages waiting, in flight or scheduled for a retry in the queue.",
+      help: "Notification messages in the queue: waiting (no notifier took them yet) or in_flight (taken, not acknowledged).",
+      labelNames: ["state"] as const,
       registers,
-      collect() {
-        this.set(depthOf());
+      async collect() {
+        if (!queueStats) return;
+        const stats = await queueStats().catch(() => null);
+        if (!stats) return;
+        this.set({ state: "waiting" }, stats.waiting);
+        this.set({ state: "in_flight" }, stats.inFlight);
+        oldestMessageAge.set(stats.oldestAgeSeconds);
       },
     }),
-    /** Tells the queue-depth gauge where to read from. */
-    trackQueueDepth(read: () => number) {
-      depthOf = read;
+    relayLagEvents: new client.Gauge({
+      name: "herald_relay_lag_events",
+      help: "Events in the log after the relay's checkpoint (counted up to 10000).",
+      registers,
+      async collect() {
+        const lag = relayLag ? await relayLag().catch(() => null) : null;
+        if (lag !== null) this.set(lag);
+      },
+    }),
+    /** Tells the queue gauges where to read from. */
+    trackQueue(read: () => Promise<QueueStats>) {
+      queueStats = read;
+    },
+    /** Tells the relay-lag gauge how to count. */
+    trackRelayLag(read: () => Promise<number>) {
+      relayLag = read;
     },
     smtpDuration: new client.Histogram({
       name: "herald_smtp_send_duration_seconds",

@@ -5,6 +5,11 @@ import { openEventStoreEventLog } from "./adapters/eventstore-event-log.ts";
 import { createFsBlobStore } from "./adapters/fs-blob-store.ts";
 import { createOutboxMailer, createSmtpMailer, type OutboxMailer } from "./adapters/mailers.ts";
 import { openSqliteEventLog } from "./adapters/sqlite-event-log.ts";
+import {
+  createAzureQueueInspector,
+  createRedisStreamInspector,
+  type QueueInspector,
+} from "./adapters/queue-inspectors.ts";
 import type { Config } from "./config.ts";
 import { daprComponents } from "./dapr-components.ts";
 import type { BlobStore, CheckpointStore, EventLog, Mailer, WorkQueue } from "./ports.ts";
@@ -41,6 +46,24 @@ export function openDaprQueue(config: Config): WorkQueue {
   return config.HERALD_QUEUE === "binding"
     ? createDaprBindingQueue(client, daprComponents.queueOut)
     : createDaprPubSubQueue(client, daprComponents.pubsub, daprComponents.topic);
+}
+
+/**
+ * Dapr mode: something that can tell the queue gauges how the broker is doing, if config
+ * says where it is (Redis for pub/sub; the storage account for the binding).
+ */
+export function openQueueInspector(config: Config): QueueInspector | null {
+  if (config.HERALD_QUEUE === "pubsub" && config.HERALD_QUEUE_REDIS_HOST) {
+    return createRedisStreamInspector(
+      config.HERALD_QUEUE_REDIS_HOST,
+      daprComponents.topic,
+      daprComponents.consumerGroup,
+    );
+  }
+  if (config.HERALD_QUEUE === "binding" && config.AZURE_STORAGE_CONNECTION_STRING) {
+    return createAzureQueueInspector(config.AZURE_STORAGE_CONNECTION_STRING, daprComponents.queueName);
+  }
+  return null;
 }
 
 /** A setting that cannot work stops the process (exit 2) with a message naming it, not a stack trace. */

@@ -53,7 +53,7 @@ export async function startEmbeddedWorker({
     sendLeaseMs: config.HERALD_SEND_LEASE_MS,
   });
   queue.consume(notifier.handle, notifier.deadLetter);
-  metrics.trackQueueDepth(queue.depth);
+  metrics.trackQueue(queue.stats);
 
   // The queue is in memory: what it held when the process stopped is gone. Every notification
   // the relay already passed and that is not final goes back on it (the relay covers the

@@ -12,6 +12,8 @@ import {
   openBlobStore,
   openDaprQueue,
   openEventLog,
+  openQueueInspector,
+  relayCheckpoint,
   startRelay,
   startupStep,
 } from "@herald/core";
@@ -59,6 +61,12 @@ const queue =
   config.HERALD_MODE === "dapr"
     ? openDaprQueue(config)
     : await startEmbeddedWorker({ config, log, checkpoints: store, mailer, directory, metrics, logger, readModels });
+const inspector = config.HERALD_MODE === "dapr" ? openQueueInspector(config) : null;
+if (inspector) metrics.trackQueue(() => inspector.stats());
+metrics.trackRelayLag(async () => {
+  const after = await store.load(relayCheckpoint);
+  return (await log.readAll({ after, maxCount: 10_000 })).length;
+});
 const relay = await startRelay({
   log,
   checkpoints: store,
@@ -104,6 +112,7 @@ async function stop(signal: string) {
   server.close();
   await relay.stop();
   await queue.close?.();
+  await inspector?.close();
   await projection.stop();
   await store.close();
   process.exit(0);

@@ -1,4 +1,5 @@
 import type { DeliveryStatus, NotificationMessage, WorkQueue } from "../ports.ts";
+import type { QueueStats } from "./queue-inspectors.ts";
 
 // The embedded queue between the relay and the notifier, with the delivery rules Dapr gives
 // in the other modes: at-least-once, RETRY redelivers with exponential backoff up to
@@ -21,21 +22,23 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
   const ready: Entry[] = [];
   /** notificationIds waiting, in flight or scheduled. */
   const present = new Set<string>();
-  const timers = new Set<NodeJS.Timeout>();
+  /** Retries waiting for their time. */
+  const scheduled = new Map<NodeJS.Timeout, Entry>();
+  const inFlight = new Set<Entry>();
   let handler: QueueHandler | null = null;
   let deadLetter: DeadLetterHandler = async () => {};
-  let active = 0;
   let stopped = false;
   const idleWaiters: Array<() => void> = [];
 
   const pump = () => {
-    while (handler && !stopped && active < options.concurrency && ready.length > 0) {
+    while (handler && !stopped && inFlight.size < options.concurrency && ready.length > 0) {
       const entry = ready.shift()!;
-      active += 1;
+      inFlight.add(entry);
       void deliver(handler, entry).finally(() => {
-        active -= 1;
+        inFlight.delete(entry);
         pump();
-        if (active === 0 && ready.length === 0 && timers.size === 0) idleWaiters.splice(0).forEach((w) => w());
+        if (inFlight.size === 0 && ready.length === 0 && scheduled.size === 0)
+          idleWaiters.splice(0).forEach((w) => w());
       });
     }
   };
@@ -72,11 +75,11 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
 
   const schedule = (entry: Entry, delay: number) => {
     const timer = setTimeout(() => {
-      timers.delete(timer);
+      scheduled.delete(timer);
       ready.push(entry);
       pump();
     }, delay);
-    timers.add(timer);
+    scheduled.set(timer, entry);
   };
 
   const queue = {
@@ -93,20 +96,32 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
       pump();
     },
     /** Messages waiting, in flight or waiting for a retry. */
-    depth: () => ready.length + active + timers.size,
+    depth: () => ready.length + inFlight.size + scheduled.size,
+    /** For the queue gauges: scheduled retries count as waiting. */
+    async stats(): Promise<QueueStats> {
+      const oldest = [...inFlight, ...ready, ...scheduled.values()].reduce(
+        (min, e) => Math.min(min, Date.parse(e.message.enqueuedAt)),
+        Date.now(),
+      );
+      return {
+        waiting: ready.length + scheduled.size,
+        inFlight: inFlight.size,
+        oldestAgeSeconds: (Date.now() - oldest) / 1000,
+      };
+    },
     /** Resolves when nothing is waiting, in flight or scheduled. */
     idle: () =>
       new Promise<void>((resolve) => {
-        if (active === 0 && ready.length === 0 && timers.size === 0) resolve();
+        if (inFlight.size === 0 && ready.length === 0 && scheduled.size === 0) resolve();
         else idleWaiters.push(resolve);
       }),
     /** Stops taking work; waits (up to graceMs) for deliveries in flight to finish. */
     async close(graceMs = 10_000) {
       stopped = true;
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
+      for (const timer of scheduled.keys()) clearTimeout(timer);
+      scheduled.clear();
       const deadline = Date.now() + graceMs;
-      while (active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     },
   } satisfies WorkQueue & Record<string, unknown>;
   return queue;

@@ -26,6 +26,9 @@ export type ReceivedFile = {
 
 export type ReceiveOptions = { blobs: BlobStore; groupId: string; maxBytes: number; idleTimeoutMs: number };
 
+/** How long a rejected body is still read (and dropped) before the connection is closed. */
+const lingerMs = 5000;
+
 /** Parts a legitimate upload form would ever send; more is a multipart bomb. */
 const maxParts = 20;
 
@@ -61,11 +64,16 @@ export async function receiveUpload(
       if (failure) return;
       failure = error;
       req.unpipe(parser);
-      // An oversized or stalled body is cut off: stop reading, the answer closes the
-      // connection. Any other rejected body is read to its end and dropped, so the client
-      // gets its answer instead of a reset connection.
-      if (error instanceof PayloadTooLargeError || error instanceof RequestTimeoutError) req.pause();
-      else req.resume();
+      // Nothing more is parsed or stored. A stalled body is cut off at once (there is nothing
+      // to read). Any other rejected body is read and dropped, for at most a few seconds, so
+      // the client reads its answer instead of a reset connection (closing a socket with
+      // unread data resets it); the answer closes the connection.
+      if (error instanceof RequestTimeoutError) {
+        req.pause();
+      } else {
+        req.resume();
+        setTimeout(() => req.complete || req.destroy(), lingerMs).unref();
+      }
       body?.destroy(error);
       const cleanup = stored ? stored.catch(() => undefined) : Promise.resolve();
       void cleanup.then(() => blobs.delete(blobKey)).finally(() => finish());

@@ -4,8 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { client, notificationWhen, tokens } from "../support/api-client.ts";
 import { type Azurite, startAzurite } from "../support/azurite.ts";
-import { type DaprTopology, startDaprTopology, stateRow as readStateRow } from "../support/dapr-topology.ts";
-import { eventually } from "../support/herald-process.ts";
+import { type DaprTopology, startDaprTopology, stateRowWhen } from "../support/dapr-topology.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 // Dapr mode with components/azure, against Azurite: the queue is Azure Storage Queues (the
@@ -36,8 +35,6 @@ after(async () => {
   await sink?.close();
 });
 
-const stateRow = (notificationId: string) => readStateRow(herald.webSidecar, notificationId);
-
 describe("Dapr, Azure components (Azurite)", () => {
   it("queues through Storage Queues, emails each admin once, keeps the table row and the blob", async () => {
     const api = client(herald.web.url);
@@ -50,14 +47,7 @@ describe("Dapr, Azure components (Azurite)", () => {
     assert.equal(sink.countFor("bob@example.test"), 1);
 
     for (const { notificationId } of res.body.notifications) {
-      const row = await eventually(
-        async () => {
-          const r = await stateRow(notificationId);
-          return r?.status === "sent" ? r : undefined;
-        },
-        10_000,
-        "the Table Storage row to say sent",
-      );
+      const row = await stateRowWhen(herald.webSidecar, notificationId, "sent");
       assert.equal(row.attempts, 1);
       assert.ok(Date.parse(row.startedAt) <= Date.parse(row.completedAt));
     }

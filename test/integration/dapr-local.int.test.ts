@@ -6,8 +6,9 @@ import {
   type LocalDaprHerald,
   startLocalDaprHerald,
   stateRow as readStateRow,
+  stateRowWhen,
 } from "../support/dapr-topology.ts";
-import { eventually, startProcessToExit } from "../support/herald-process.ts";
+import { startProcessToExit } from "../support/herald-process.ts";
 import type { SmtpSink } from "../support/smtp-sink.ts";
 
 // Dapr mode with components/local: web and notifier as separate processes, each behind a real
@@ -36,14 +37,7 @@ describe("Dapr, local components (Redis)", () => {
     assert.equal(sink.countFor("bob@example.test"), 1);
 
     for (const { notificationId } of res.body.notifications) {
-      const row = await eventually(
-        async () => {
-          const r = await stateRow(notificationId);
-          return r?.status === "sent" ? r : undefined;
-        },
-        10_000,
-        "the state row to say sent",
-      );
+      const row = await stateRowWhen(herald.webSidecar, notificationId, "sent");
       assert.equal(row.attempts, 1);
       assert.ok(Date.parse(row.startedAt) <= Date.parse(row.completedAt));
       assert.equal(row.leaseUntil, null);
@@ -68,14 +62,7 @@ describe("Dapr, local components: redelivery", () => {
     await new Promise((r) => setTimeout(r, 1500)); // room for a duplicate
     for (const { notificationId } of res.body.notifications) {
       assert.equal(sink.countNotification(notificationId), 1, "emailed once");
-      const row = await eventually(
-        async () => {
-          const r = await stateRow(notificationId);
-          return r?.status === "sent" ? r : undefined;
-        },
-        10_000,
-        "the state row to say sent",
-      );
+      const row = await stateRowWhen(herald.webSidecar, notificationId, "sent");
       assert.equal(row.attempts, 2);
       const history = await api.get(`/api/notifications/${notificationId}/history`, tokens.alice);
       assert.deepEqual(

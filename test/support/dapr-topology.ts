@@ -5,6 +5,7 @@ import { type Redis, startRedis } from "./redis.ts";
 import { type SmtpSink, startSmtpSink } from "./smtp-sink.ts";
 import {
   answers,
+  eventually,
   freePort,
   type HeraldProcess,
   type RunningProcess,
@@ -124,4 +125,16 @@ export async function startLocalDaprHerald(appEnv: Record<string, string> = {}):
 export async function stateRow(sidecar: Sidecar, notificationId: string) {
   const res = await fetch(`${sidecar.url}/v1.0/state/notification-state/notification-${notificationId}`);
   return res.status === 200 ? await res.json() : undefined;
+}
+
+/** Polls the notification table row until it says `status`. */
+export async function stateRowWhen(sidecar: Sidecar, notificationId: string, status: string, timeoutMs = 10_000) {
+  return eventually(
+    async () => {
+      const row = await stateRow(sidecar, notificationId);
+      return row?.status === status ? row : undefined;
+    },
+    timeoutMs,
+    `the state row of ${notificationId} to say ${status}`,
+  );
 }

@@ -49,22 +49,15 @@ export async function startProcess(
   ready: () => Promise<boolean>,
   timeoutMs = 60_000,
 ): Promise<RunningProcess> {
-  const child = spawn(command, args, {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
+  const { child, output } = spawnCaptured(command, args, env);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output()}`);
     if (await ready().catch(() => false)) break;
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`${name} not ready after ${timeoutMs / 1000} s:\n${output}`);
+      throw new Error(`${name} not ready after ${timeoutMs / 1000} s:\n${output()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -72,7 +65,7 @@ export async function startProcess(
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     await exited;
   };
-  return { child, output: () => output, stop: () => signal("SIGTERM"), kill: () => signal("SIGKILL") };
+  return { child, output, stop: () => signal("SIGTERM"), kill: () => signal("SIGKILL") };
 }
 
 export const answers = (url: string) => () =>
@@ -104,18 +97,24 @@ export function startHeraldExpectingFailure(env: Record<string, string>) {
 
 /** Runs `node args` to its end (killed after timeoutMs); resolves with its exit code and output. */
 export async function startProcessToExit(args: string[], env: Record<string, string>, timeoutMs = 30_000) {
-  const child = spawn(process.execPath, args, {
+  const { child, output } = spawnCaptured(process.execPath, args, env);
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, output: output() };
+}
+
+/** Spawns in the repo root with the test's environment plus `env`, keeping all it prints. */
+function spawnCaptured(command: string, args: string[], env: Record<string, string>) {
+  const child = spawn(command, args, {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
-  clearTimeout(timer);
-  return { code, output };
+  let printed = "";
+  child.stdout!.on("data", (d) => (printed += d));
+  child.stderr!.on("data", (d) => (printed += d));
+  return { child, output: () => printed };
 }
 
 /** Polls until check() returns a value that is not undefined. */

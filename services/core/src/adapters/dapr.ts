@@ -11,8 +11,7 @@ export function createDaprClient(daprHost: string, daprPort: number): DaprClient
     daprHost,
     daprPort: String(daprPort),
     communicationProtocol: CommunicationProtocolEnum.HTTP,
-    // The sidecar is checked by /readyz, not by the SDK's start-up polling.
-    daprApiToken: process.env.DAPR_API_TOKEN,
+    // DAPR_API_TOKEN, when set, is read by the SDK itself.
   });
 }
 

@@ -52,14 +52,15 @@ export function readSeed(path: string): Seed {
   return parsed.data;
 }
 
-const hashToken = (token: string) => createHash("sha256").update(token).digest("base64");
+/** How a token is named in memory and in the log (TokenRevoked): never the token itself. */
+export const tokenHash = (token: string) => createHash("sha256").update(token).digest("base64url");
 
 export function createSeedDirectory(seed: Seed): Directory {
   const users = new Map<string, User>();
   const byTokenHash = new Map<string, User>();
   for (const { token, ...user } of seed.users) {
     if (users.has(user.id)) throw new Error(`HERALD_SEED: user id ${user.id} appears twice`);
-    const hash = hashToken(token);
+    const hash = tokenHash(token);
     if (byTokenHash.has(hash)) throw new Error(`HERALD_SEED: user ${user.id} shares a token with another user`);
     users.set(user.id, user);
     byTokenHash.set(hash, user);
@@ -73,15 +74,18 @@ export function createSeedDirectory(seed: Seed): Directory {
   }
   return {
     // Looking up by hash keeps the raw tokens out of memory maps and out of timing.
-    userByToken: (token) => byTokenHash.get(hashToken(token)),
+    userByToken: (token) => byTokenHash.get(tokenHash(token)),
     user: (id) => users.get(id),
     group: (id) => groups.get(id),
   };
 }
 
+/** The seed from HERALD_SEED, or the demo seed. */
+export const seedOf = (config: Config): Seed => (config.HERALD_SEED ? readSeed(config.HERALD_SEED) : demoSeed);
+
 /** The seed from HERALD_SEED, or the demo seed; dev tokens are refused in production. */
 export function loadDirectory(config: Config, logger: Logger): Directory {
-  const seed = config.HERALD_SEED ? readSeed(config.HERALD_SEED) : demoSeed;
+  const seed = seedOf(config);
   if (config.NODE_ENV === "production") {
     if (!config.HERALD_SEED)
       throw new Error("HERALD_SEED: required when NODE_ENV=production (the demo seed is for local use)");

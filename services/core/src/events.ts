@@ -2,6 +2,7 @@
 // Streams:
 //   upload-{uploadId}              FileUploaded + one NotificationRequested per admin, in ONE append
 //   notification-{notificationId}  everything after the request (queued, started, sent, ...)
+//   user-{userId}                  TokenRevoked
 // A notification's lifecycle gets its own stream so that each notification has its own
 // expected revision: two deliveries of the same message race on that revision and only one
 // wins, and the admins of one upload never contend with each other.
@@ -70,7 +71,16 @@ export type NotificationEvent =
   | NotificationDeadLettered
   | NotificationRedriven;
 
-export type HeraldEvent = FileUploaded | NotificationEvent;
+/**
+ * A bearer token that is no longer accepted, from now on and after every restart (the web
+ * folds these into its read models). Only the token's hash is recorded, never the token.
+ */
+export type TokenRevoked = {
+  type: "TokenRevoked";
+  data: { userId: string; tokenHash: string; revokedBy: string; reason: string };
+};
+
+export type HeraldEvent = FileUploaded | NotificationEvent | TokenRevoked;
 
 export type EventMetadata = { occurredAt: string; traceparent?: string };
 
@@ -86,6 +96,8 @@ export type RecordedEvent<E extends HeraldEvent = HeraldEvent> = E & {
 
 export const uploadStream = (uploadId: string) => `upload-${uploadId}`;
 export const notificationStream = (notificationId: string) => `notification-${notificationId}`;
+/** A user's own events (token revocations). */
+export const userStream = (userId: string) => `user-${userId}`;
 
 const notificationEventTypes: ReadonlySet<string> = new Set<NotificationEvent["type"]>([
   "NotificationRequested",

@@ -26,7 +26,9 @@ export function createReadModels() {
   const uploadIdsByGroup = new Map<string, string[]>();
   const notifications = new Map<string, NotificationEntry>();
   const notificationIdsByGroup = new Map<string, string[]>();
+  const revokedTokenHashes = new Set<string>();
   let position: bigint | null = null;
+  const positionWaiters = new Set<{ upTo: bigint; resolve: () => void }>();
 
   const push = (index: Map<string, string[]>, key: string, id: string) => {
     const ids = index.get(key);
@@ -38,6 +40,16 @@ export function createReadModels() {
     apply(event: RecordedEvent) {
       if (position !== null && event.position <= position) return;
       position = event.position;
+      for (const waiter of positionWaiters) {
+        if (waiter.upTo <= event.position) {
+          positionWaiters.delete(waiter);
+          waiter.resolve();
+        }
+      }
+      if (event.type === "TokenRevoked") {
+        revokedTokenHashes.add(event.data.tokenHash);
+        return;
+      }
       if (event.type === "FileUploaded") {
         uploads.set(event.data.uploadId, { ...event.data, uploadedAt: event.metadata.occurredAt, notifications: [] });
         push(uploadIdsByGroup, event.data.groupId, event.data.uploadId);
@@ -58,6 +70,28 @@ export function createReadModels() {
     },
     /** The last position applied; null before the first event. */
     position: () => position,
+    /**
+     * Resolves once the event at `upTo` has been applied (read your own write), or rejects
+     * after timeoutMs.
+     */
+    applied(upTo: bigint, timeoutMs = 5000): Promise<void> {
+      if (position !== null && position >= upTo) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          upTo,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
+        const timer = setTimeout(() => {
+          positionWaiters.delete(waiter);
+          reject(new Error(`read models did not reach position ${upTo} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        positionWaiters.add(waiter);
+      });
+    },
+    isTokenRevoked: (hash: string) => revokedTokenHashes.has(hash),
     upload: (uploadId: string) => uploads.get(uploadId),
     uploadsOfGroup: (groupId: string) => (uploadIdsByGroup.get(groupId) ?? []).map((id) => uploads.get(id)!),
     notification: (notificationId: string) => notifications.get(notificationId)?.state,

@@ -24,6 +24,7 @@ import { problemHandler, unknownRoute } from "./problems.ts";
 import { receiveUpload } from "./receive-upload.ts";
 import { recordUpload } from "./record-upload.ts";
 import { redrive } from "./redrive.ts";
+import { revokeToken } from "./revoke-token.ts";
 import { uiRoutes } from "./ui.ts";
 
 export type WebDeps = {
@@ -64,7 +65,28 @@ export function createWebApp(deps: WebDeps) {
   });
 
   const api = express.Router();
-  api.use(authenticate(directory));
+  api.use(authenticate(directory, readModels.isTokenRevoked));
+
+  // Revokes the token this request carries (it leaked, or a device is given up): from the
+  // answer on, this instance refuses it; other instances as soon as they read the event.
+  api.delete("/me/token", async (_req, res) => {
+    const user = currentUser(res);
+    const { position } = await revokeToken(
+      log,
+      {
+        userId: user.id,
+        tokenHash: res.locals.tokenHash as string,
+        revokedBy: user.id,
+        reason: "revoked by its holder",
+      },
+      res.locals.traceparent as string,
+    );
+    await readModels
+      .applied(position)
+      .catch((error) => logger.warn({ err: error }, "revocation recorded, not yet applied"));
+    logger.info("token revoked by its holder");
+    res.status(204).end();
+  });
 
   api.post("/groups/:groupId/uploads", async (req, res) => {
     const user = currentUser(res);

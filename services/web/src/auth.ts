@@ -7,16 +7,21 @@ import {
   UnauthorizedError,
   type User,
   addLogContext,
+  tokenHash,
 } from "@herald/core";
 
-// Bearer tokens resolved through the Directory; group roles checked per route.
+// Bearer tokens resolved through the Directory, unless revoked (TokenRevoked in the log);
+// group roles checked per route.
 
-export function authenticate(directory: Directory): RequestHandler {
+export function authenticate(directory: Directory, isRevoked: (tokenHash: string) => boolean): RequestHandler {
   return (req, res, next) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get("authorization") ?? "");
     const user = match ? directory.userByToken(match[1]!) : undefined;
     if (!user) throw new UnauthorizedError();
+    const hash = tokenHash(match![1]!);
+    if (isRevoked(hash)) throw new UnauthorizedError("This token has been revoked.");
     res.locals.user = user;
+    res.locals.tokenHash = hash;
     addLogContext({ userId: user.id });
     next();
   };

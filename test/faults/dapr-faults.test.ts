@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { client, tokens } from "../support/api-client.ts";
-import { type DaprTopology, startDaprTopology } from "../support/dapr-topology.ts";
+import { client, notificationWhen, tokens } from "../support/api-client.ts";
+import { type DaprTopology, startDaprTopology, stateRowWhen } from "../support/dapr-topology.ts";
 import { type Redis, startRedis } from "../support/redis.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
@@ -158,5 +158,132 @@ describe("faults, Dapr topology", { timeout: 15 * 60_000 }, () => {
     assert.equal(figures.duplicates, 0);
     assert.equal(herald.web.child.pid, webPid, "the web was not restarted");
     assert.equal(herald.notifier.child.pid, notifierPid, "the notifier was not restarted");
+  });
+
+  it("4. the SMTP server down for 60 s, then back: all delivered, none twice, the failed attempts recorded", async (t) => {
+    const baseline = sink.messages.length;
+    const notifierPid = herald.notifier.child.pid;
+    let downAt = 0;
+    let upAt = 0;
+    const healthDuringOutage: number[] = [];
+    const outage = (async () => {
+      while (sink.messages.length - baseline < 40) await sleep(20);
+      await sink.down();
+      downAt = Date.now();
+      const end = downAt + 60_000;
+      while (Date.now() < end) {
+        const res = await fetch(`http://127.0.0.1:${herald.notifier.port}/healthz`).catch(() => undefined);
+        if (res) healthDuringOutage.push(res.status);
+        await sleep(1000);
+      }
+      await sink.up();
+      upAt = Date.now();
+    })();
+    const { ids } = await uploadMany(200, 8);
+    await outage;
+    const sentDuringOutage = sink.messages.length - baseline;
+    const figures = await settle(ids, 5 * 60_000);
+    const api = client(herald.web.url);
+    const views = await Promise.all(
+      ids.map(async (id) => (await api.get(`/api/notifications/${id}`, tokens.alice)).body),
+    );
+    const retried = views.filter((v) => v.attempts > 1);
+    report(t, "smtp-down-60s", {
+      notifications: ids.length,
+      deliveredBeforeOutage: sentDuringOutage,
+      ...figures,
+      secondsAfterSmtpBack: Math.round((Date.now() - upAt - 3000) / 100) / 10,
+      notificationsWithFailedAttempts: retried.length,
+      maxAttempts: Math.max(...views.map((v) => v.attempts)),
+      statuses: [...new Set(views.map((v) => v.status))],
+    });
+    assert.equal(figures.lost, 0);
+    assert.equal(figures.duplicates, 0);
+    assert.ok(sentDuringOutage < ids.length, "the outage began with emails still to send");
+    assert.deepEqual([...new Set(views.map((v) => v.status))], ["sent"], "nothing dead-lettered or failed");
+    assert.ok(healthDuringOutage.includes(503), "the notifier reported itself unhealthy during the outage");
+    assert.equal(herald.notifier.child.pid, notifierPid, "the notifier was not restarted");
+    // The attempts that met the outage are in the audit trail, each with its reason: the sink
+    // closing the connections it had open (421), then connections refused.
+    assert.ok(retried.length > 0, "some notifications met the outage");
+    const { body: history } = await api.get(`/api/notifications/${retried[0].notificationId}/history`, tokens.alice);
+    const failed = history.items.filter((e: { type: string }) => e.type === "NotificationRetryScheduled");
+    assert.equal(failed.length, retried[0].attempts - 1);
+    for (const attempt of failed) assert.match(attempt.data.error, /ECONNREFUSED|421 Server shutting down/);
+    assert.equal(history.items.at(-1).type, "NotificationSent");
+  });
+
+  it("5. a permanently rejected recipient: failed after one attempt, not retried, and a redrive after the fix sends it once", async (t) => {
+    sink.rejectRecipients(["bob@example.test"]);
+    const api = client(herald.web.url);
+    const res = await api.upload("design", tokens.carol, { name: "rejected.txt", content: "for bob" });
+    assert.equal(res.status, 202);
+    const byRecipient = Object.fromEntries(
+      res.body.notifications.map((n: { recipient: string; notificationId: string }) => [n.recipient, n.notificationId]),
+    );
+    const bob = byRecipient["bob@example.test"] as string;
+    const failed = await notificationWhen(api, bob, "failed", 30_000);
+    await notificationWhen(api, byRecipient["alice@example.test"], "sent", 30_000);
+    await sleep(5000); // a retry, had there been one, would have come by now
+    const still = (await api.get(`/api/notifications/${bob}`, tokens.alice)).body;
+    assert.equal(still.status, "failed");
+    assert.equal(still.attempts, 1, "a permanent refusal is not retried");
+    assert.match(still.lastError, /550/);
+    assert.equal((await stateRowWhen(herald.notifierSidecar, bob, "failed")).attempts, 1);
+
+    sink.rejectRecipients([]);
+    const redriveStarted = Date.now();
+    const redriven = await api.post(`/api/notifications/${bob}/redrive`, tokens.alice, "");
+    assert.equal(redriven.status, 202);
+    const sent = await notificationWhen(api, bob, "sent", 30_000);
+    const secondsToSend = (Date.now() - redriveStarted) / 1000;
+    await sleep(2000);
+    report(t, "rejected-recipient", {
+      attemptsBeforeRedrive: failed.attempts,
+      attemptsAfter: sent.attempts,
+      copies: sink.countNotification(bob),
+      secondsFromRedriveToSent: secondsToSend,
+    });
+    assert.equal(sink.countNotification(bob), 1);
+    assert.equal(sent.attempts, 2);
+    assert.equal((await stateRowWhen(herald.notifierSidecar, bob, "sent")).status, "sent");
+  });
+
+  it("6. the event store down for 30 s: uploads get 503 problem+json; afterwards the relay catches up and every 202 is emailed once", async (t) => {
+    const baseline = sink.messages.length;
+    const api = () => client(herald.web.url);
+    let backAt = 0;
+    const refusals: Array<{ status: number; type: string }> = [];
+    const outage = (async () => {
+      while (sink.messages.length - baseline < 30) await sleep(20);
+      const restart = herald.restartStore({ downMs: 30_000 });
+      await sleep(2000);
+      const during = await api().upload("design", tokens.carol, { name: "during.txt", content: "during" });
+      refusals.push({ status: during.status, type: during.body?.type });
+      assert.match(during.contentType, /^application\/problem\+json/);
+      await restart;
+      backAt = Date.now();
+    })();
+    const { ids } = await uploadMany(100, 6);
+    await outage;
+    const figures = await settle(ids, 5 * 60_000);
+    const views = await Promise.all(
+      ids.map(async (id) => (await api().get(`/api/notifications/${id}`, tokens.alice)).body),
+    );
+    report(t, "eventstore-down-30s", {
+      notifications: ids.length,
+      ...figures,
+      secondsAfterStoreBack: Math.round((Date.now() - backAt - 3000) / 100) / 10,
+      statuses: [...new Set(views.map((v) => v.status))],
+    });
+    assert.deepEqual(refusals, [{ status: 503, type: "urn:herald:problem:unavailable" }]);
+    assert.equal(figures.lost, 0);
+    assert.equal(figures.duplicates, 0);
+    assert.deepEqual([...new Set(views.map((v) => v.status))], ["sent"], "nothing dead-lettered");
+    const uploads = (await api().get("/api/groups/design/uploads", tokens.carol)).body.items;
+    assert.ok(
+      !uploads.some((u: { filename: string }) => u.filename === "during.txt"),
+      "the refused upload is not recorded",
+    );
   });
 });

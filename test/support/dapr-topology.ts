@@ -27,6 +27,8 @@ export type DaprTopology = {
   restartWeb(options?: { kill?: boolean }): Promise<void>;
   /** SIGKILLs the notifier process (its sidecar stays), then starts it again on the same port. */
   restartNotifier(options?: { kill?: boolean }): Promise<void>;
+  /** Kills the event store (a crash) and starts it again after `downMs`, same port and data. */
+  restartStore(options: { downMs: number }): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -38,9 +40,12 @@ export async function startDaprTopology(options: {
   appEnv: Record<string, string>;
 }): Promise<DaprTopology> {
   const resources = `components/${options.set}`;
-  const store = await startEsdbTestServer({ dataFile: join(tempDir("esdb"), "events.jsonl") });
+  const storeData = join(tempDir("esdb"), "events.jsonl");
+  const store = await startEsdbTestServer({ dataFile: storeData });
   const appEnv = { HERALD_MODE: "dapr", EVENTSTORE_URL: store.url, LOG_LEVEL: "info", ...options.appEnv };
-  const started: Array<{ stop(): Promise<void> }> = [store];
+  let topology: DaprTopology | undefined;
+  // The store may have been restarted by then: stop the one running.
+  const started: Array<{ stop(): Promise<void> }> = [{ stop: async () => (topology?.store ?? store).stop() }];
   try {
     const [notifierPort, notifierDaprPort] = await Promise.all([freePort(), freePort()]);
     const startNotifier = () =>
@@ -66,27 +71,33 @@ export async function startDaprTopology(options: {
     started.push(webSidecar);
     const webEnv = { ...appEnv, DAPR_HTTP_PORT: String(webSidecar.httpPort) };
     const web = await startHerald(webEnv);
-    const topology: DaprTopology = {
+    const running: DaprTopology = {
       web,
       webSidecar,
       notifier: { ...notifier, port: notifierPort },
       notifierSidecar,
       store,
       async restartWeb({ kill = false } = {}) {
-        await (kill ? topology.web.kill() : topology.web.stop());
-        topology.web = await startHerald({ ...webEnv, PORT: String(topology.web.port) }, topology.web.dataDir);
+        await (kill ? running.web.kill() : running.web.stop());
+        running.web = await startHerald({ ...webEnv, PORT: String(running.web.port) }, running.web.dataDir);
       },
       async restartNotifier({ kill = true } = {}) {
-        await (kill ? topology.notifier.kill() : topology.notifier.stop());
-        topology.notifier = { ...(await startNotifier()), port: notifierPort };
+        await (kill ? running.notifier.kill() : running.notifier.stop());
+        running.notifier = { ...(await startNotifier()), port: notifierPort };
+      },
+      async restartStore({ downMs }) {
+        await running.store.kill();
+        await new Promise((r) => setTimeout(r, downMs));
+        running.store = await startEsdbTestServer({ port: store.port, dataFile: storeData });
       },
       stop: async () => {
-        await topology.web.stop();
-        await topology.notifier.stop();
+        await running.web.stop();
+        await running.notifier.stop();
         await stopAll(started);
       },
     };
-    return topology;
+    topology = running;
+    return running;
   } catch (error) {
     await stopAll(started);
     throw error;

@@ -28,6 +28,10 @@ export type SmtpSink = {
   refuseNext(count: number, code: number, message: string): void;
   /** Lets held messages (and all later ones) through. */
   release(): void;
+  /** Stops listening (connections are refused) until up(). */
+  down(): Promise<void>;
+  /** Listens again, on the same port. */
+  up(): Promise<void>;
   waitFor(count: number, timeoutMs?: number): Promise<ParsedMail[]>;
   close(): Promise<void>;
 };
@@ -74,12 +78,21 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
       );
     },
   };
-  const server = new SMTPServer(serverOptions);
-  // A client killed mid-transaction resets its connection: that is the fault tests' point,
-  // not an error of the sink's.
-  server.on("error", () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const listen = async (port: number) => {
+    const server = new SMTPServer(serverOptions);
+    // A client killed mid-transaction resets its connection: that is the fault tests' point,
+    // not an error of the sink's.
+    server.on("error", () => undefined);
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    return server;
+  };
+  let server: SMTPServer | null = await listen(0);
   const { port } = server.server.address() as AddressInfo;
+  const close = async () => {
+    const closing = server;
+    server = null;
+    if (closing) await new Promise<void>((resolve) => closing.close(() => resolve()));
+  };
 
   const addresses = (mail: ParsedMail) =>
     [mail.to].flat().flatMap((to) => (to ? to.value.map((v) => v.address?.toLowerCase()) : []));
@@ -109,6 +122,10 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
       }
       return messages;
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    down: close,
+    async up() {
+      server ??= await listen(port);
+    },
+    close,
   };
 }

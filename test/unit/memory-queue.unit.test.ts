@@ -89,3 +89,31 @@ it("keeps at most `concurrency` deliveries in flight", async () => {
   assert.equal(queue.depth(), 0);
   await queue.close();
 });
+
+it("while paused hands nothing out, and a RETRY answered as it paused spends no attempt", async () => {
+  let paused = false;
+  const queue = createMemoryQueue({ concurrency: 1, maxAttempts: 2, retryBaseMs: 5, isPaused: () => paused });
+  const deliveries: string[] = [];
+  queue.consume(
+    async (m, { attempt }): Promise<DeliveryStatus> => {
+      deliveries.push(`${m.notificationId}#${attempt}`);
+      if (paused) return "RETRY";
+      if (m.notificationId === "p1" && deliveries.length === 1) {
+        paused = true; // the mail server went away during this delivery
+        return "RETRY";
+      }
+      return "SUCCESS";
+    },
+    async () => assert.fail("an outage must not dead-letter anything"),
+  );
+  await queue.publish(message("p1"));
+  await queue.publish(message("p2"));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(deliveries, ["p1#1"], "nothing handed out while paused");
+  assert.equal((await queue.stats()).waiting, 2);
+  paused = false;
+  queue.resume();
+  await queue.idle();
+  assert.deepEqual(deliveries, ["p1#1", "p1#1", "p2#1"], "p1 comes back with its attempt unspent");
+  await queue.close();
+});

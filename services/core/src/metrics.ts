@@ -104,6 +104,13 @@ export function createMetrics() {
     trackRelayLag(read: () => Promise<number>) {
       relayLag = read;
     },
+    mailUp: new client.Gauge({
+      name: "herald_mail_server_up",
+      help: "1 while the SMTP server answers, 0 while it is unreachable (the notifier then pauses deliveries).",
+      // Registered by watchMailer, in the process that sends mail: a web that sends none must
+      // not export a 0 that reads as "unreachable".
+      registers: [],
+    }),
     smtpDuration: new client.Histogram({
       name: "herald_smtp_send_duration_seconds",
       help: "Time to hand one email to the SMTP server, by result.",

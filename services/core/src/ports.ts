@@ -111,17 +111,25 @@ export type MailMessage = {
 
 export interface Mailer {
   send(message: MailMessage): Promise<{ messageId: string }>;
+  /** Checks that the mail server answers (connects and greets), without sending anything. */
+  verify?(): Promise<void>;
 }
 
-/** Raised by a Mailer. permanent: the server refused for good (5xx, bad address); retrying is useless. */
+/**
+ * Raised by a Mailer. permanent: the server refused for good (5xx, bad address); retrying is
+ * useless. unreachable: no server answered at all (refused, timed out, dropped): the fault is
+ * the mail server's, not the message's, and every other message would fail the same way.
+ */
 export class MailError extends Error {
+  readonly unreachable: boolean;
   constructor(
     message: string,
     readonly permanent: boolean,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; unreachable?: boolean },
   ) {
     super(message, options);
     this.name = "MailError";
+    this.unreachable = options?.unreachable ?? false;
   }
 }
 

@@ -12,6 +12,7 @@ import {
   loadDirectory,
   openEventLog,
   startupStep,
+  watchMailer,
 } from "@herald/core";
 import { daprRoutes } from "./dapr-routes.ts";
 import { createNotifier } from "./notifier.ts";
@@ -30,12 +31,16 @@ const store = startupStep(() => openEventLog(config));
 const log = instrumentEventLog(store, metrics);
 const dapr = daprClientOf(config);
 const table = createDaprNotificationTable(dapr, daprComponents.stateStore);
-const { mailer } = createMailer(config);
+const mail = watchMailer(createMailer(config).mailer, {
+  probeIntervalMs: config.HERALD_MAIL_PROBE_INTERVAL_MS,
+  logger,
+  metrics,
+});
 
 // ---- handlers --------------------------------------------------------------------------
 const notifier = createNotifier({
   log,
-  mailer,
+  mailer: mail.mailer,
   directory,
   metrics,
   logger,
@@ -45,7 +50,20 @@ const notifier = createNotifier({
 });
 const app = express();
 app.disable("x-powered-by");
-app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
+// The sidecar's app health check (dapr.yaml): the notifier can take work only while the mail
+// server and the event log both answer. While either is away it reports itself unhealthy and
+// the sidecar stops delivering: messages wait in the broker with their retries unspent, instead
+// of burning them on an outage and ending dead-lettered. /livez says only that the process runs.
+app.get("/livez", (_req, res) => void res.json({ status: "ok" }));
+app.get("/healthz", async (_req, res) => {
+  const mailServer = mail.status();
+  const eventLog = await log.ping().then(
+    () => ({ up: true, error: null }),
+    (error: Error) => ({ up: false, error: error.message }),
+  );
+  const healthy = mailServer.up && eventLog.up;
+  res.status(healthy ? 200 : 503).json({ status: healthy ? "ok" : "unavailable", mailServer, eventLog });
+});
 app.get("/metrics", async (_req, res) => {
   res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
 });
@@ -58,6 +76,7 @@ logger.info({ port: config.APP_PORT, queue: config.HERALD_QUEUE }, "herald notif
 
 async function stop(signal: string) {
   logger.info({ signal }, "stopping");
+  mail.stop();
   await new Promise((resolve) => server.close(resolve));
   await store.close();
   process.exit(0);

@@ -10,6 +10,7 @@ import {
   type Metrics,
   type ReadModels,
   relayCheckpoint,
+  watchMailer,
 } from "@herald/core";
 import { createNotifier } from "@herald/notifier";
 
@@ -37,14 +38,18 @@ export async function startEmbeddedWorker({
   logger,
   readModels,
 }: Deps) {
+  // While the mail server is unreachable the queue holds its messages, attempts unspent.
+  const mail = watchMailer(mailer, { probeIntervalMs: config.HERALD_MAIL_PROBE_INTERVAL_MS, logger, metrics });
   const queue = createMemoryQueue({
     concurrency: config.HERALD_NOTIFIER_CONCURRENCY,
     maxAttempts: config.HERALD_MAX_ATTEMPTS,
     retryBaseMs: config.HERALD_RETRY_BASE_MS,
+    isPaused: () => !mail.isUp(),
   });
+  mail.onChange((up) => up && queue.resume());
   const notifier = createNotifier({
     log,
-    mailer,
+    mailer: mail.mailer,
     directory,
     metrics,
     logger: logger.child({ component: "notifier" }),

@@ -28,18 +28,31 @@ export function createSmtpMailer(smtpUrl: string, from: string): Mailer {
         throw classifySmtpError(error);
       }
     },
+    async verify() {
+      try {
+        await transport.verify();
+      } catch (error) {
+        throw classifySmtpError(error);
+      }
+    },
   };
 }
 
+/** nodemailer's codes for "no conversation with a server": refused, dropped, timed out, no DNS. */
+const unreachableCodes = new Set(["ECONNECTION", "ESOCKET", "ETIMEDOUT", "EDNS"]);
+
 /**
  * 5xx answers and refused recipients are permanent: the same message will be refused again.
- * Everything else (connection refused or dropped, timeouts, 4xx) is worth retrying.
+ * Everything else (connection refused or dropped, timeouts, 4xx) is worth retrying; of those,
+ * the ones where no server answered at all are marked unreachable.
  */
 export function classifySmtpError(error: unknown): MailError {
   const e = error as { message?: string; responseCode?: number; code?: string };
-  const permanent = typeof e.responseCode === "number" && e.responseCode >= 500 && e.responseCode < 600;
+  const answered = typeof e.responseCode === "number";
+  const permanent = answered && e.responseCode! >= 500 && e.responseCode! < 600;
+  const unreachable = !answered && unreachableCodes.has(e.code ?? "");
   const detail = [e.code, e.responseCode, e.message].filter(Boolean).join(" ");
-  return new MailError(detail || "unknown SMTP error", permanent, { cause: error });
+  return new MailError(detail || "unknown SMTP error", permanent, { cause: error, unreachable });
 }
 
 export type OutboxEntry = { messageId: string; to: string; subject: string; date: string; file: string };

@@ -12,7 +12,18 @@ import type { QueueStats } from "./queue-inspectors.ts";
 export type QueueHandler = (message: NotificationMessage, delivery: { attempt: number }) => Promise<DeliveryStatus>;
 export type DeadLetterHandler = (message: NotificationMessage, reason: string) => Promise<void>;
 
-export type MemoryQueueOptions = { concurrency: number; maxAttempts: number; retryBaseMs: number; retryMaxMs?: number };
+export type MemoryQueueOptions = {
+  concurrency: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs?: number;
+  /**
+   * While this says true, no message is handed out, and one answered RETRY goes back to wait
+   * with its attempt unspent (what Dapr does while its app reports itself unhealthy). Call
+   * resume() when it turns false.
+   */
+  isPaused?: () => boolean;
+};
 
 /** attempt: deliveries answered RETRY so far + 1; failures: deliveries whose handler threw in a row. */
 type Entry = { message: NotificationMessage; attempt: number; failures: number };
@@ -29,9 +40,10 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
   let deadLetter: DeadLetterHandler = async () => {};
   let stopped = false;
   const idleWaiters: Array<() => void> = [];
+  const paused = () => options.isPaused?.() ?? false;
 
   const pump = () => {
-    while (handler && !stopped && inFlight.size < options.concurrency && ready.length > 0) {
+    while (handler && !stopped && !paused() && inFlight.size < options.concurrency && ready.length > 0) {
       const entry = ready.shift()!;
       inFlight.add(entry);
       void deliver(handler, entry).finally(() => {
@@ -56,6 +68,10 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
     }
     if (status !== "RETRY") {
       present.delete(entry.message.notificationId);
+      return;
+    }
+    if (paused()) {
+      ready.unshift(entry);
       return;
     }
     if (entry.attempt >= options.maxAttempts) {
@@ -95,6 +111,8 @@ export function createMemoryQueue(options: MemoryQueueOptions) {
       deadLetter = onDeadLetter;
       pump();
     },
+    /** Hands out messages again after isPaused() turned false. */
+    resume: () => pump(),
     /** Messages waiting, in flight or waiting for a retry. */
     depth: () => ready.length + inFlight.size + scheduled.size,
     /** For the queue gauges: scheduled retries count as waiting. */

@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { BlobServiceClient } from "@azure/storage-blob";
+import { QueueServiceClient } from "@azure/storage-queue";
+import { deadLetterStream, openEventStoreEventLog } from "@herald/core";
 import { client, notificationWhen, tokens } from "../support/api-client.ts";
 import { type Azurite, startAzurite } from "../support/azurite.ts";
 import { type DaprTopology, startDaprTopology, stateRowWhen } from "../support/dapr-topology.ts";
+import { eventually } from "../support/herald-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 // Dapr mode with components/azure, against Azurite: the queue is Azure Storage Queues (the
@@ -91,5 +94,42 @@ describe("Dapr, Azure components: poison queue", () => {
     } finally {
       sink.refuseNext(0, 421, "");
     }
+  });
+});
+
+describe("Dapr, Azure components: poison messages", () => {
+  it("a message that is not JSON is recorded, moved to the poison queue at once, and not redelivered", async () => {
+    const queues = QueueServiceClient.fromConnectionString(azurite.env.AZURE_STORAGE_CONNECTION_STRING);
+    const poison = queues.getQueueClient("herald-notifications-poison");
+    const before = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.length;
+    // The binding decodes base64 (decodeBase64: "true"), as the web's output binding encodes it.
+    await queues
+      .getQueueClient("herald-notifications")
+      .sendMessage(Buffer.from("garbage, not JSON").toString("base64"));
+
+    const log = openEventStoreEventLog(herald.store.url);
+    try {
+      const recorded = await eventually(
+        async () => {
+          const events = await log.readStream(deadLetterStream);
+          return events.find((e) => e.type === "MessageDeadLettered" && e.data.message === "garbage, not JSON");
+        },
+        20_000,
+        "the message recorded as MessageDeadLettered",
+      );
+      assert.match(recorded.type === "MessageDeadLettered" ? recorded.data.reason : "", /unreadable message/);
+      await new Promise((r) => setTimeout(r, 3000)); // a redelivery would come after the 2 s visibility timeout
+      const again = (await log.readStream(deadLetterStream)).filter(
+        (e) => e.type === "MessageDeadLettered" && e.data.message === "garbage, not JSON",
+      );
+      assert.equal(again.length, 1, "handled once, not redelivered");
+    } finally {
+      await log.close();
+    }
+    const poisoned = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems;
+    assert.equal(poisoned.length, before + 1);
+    assert.match(Buffer.from(poisoned.at(-1)!.messageText, "base64").toString("utf8"), /garbage, not JSON/);
+    const { approximateMessagesCount } = await queues.getQueueClient("herald-notifications").getProperties();
+    assert.equal(approximateMessagesCount, 0, "the work queue is not blocked by it");
   });
 });

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
+import { deadLetterStream, openEventStoreEventLog } from "@herald/core";
 import { client, notificationWhen, tokens } from "../support/api-client.ts";
 import {
   type DaprTopology,
@@ -8,7 +10,7 @@ import {
   stateRow as readStateRow,
   stateRowWhen,
 } from "../support/dapr-topology.ts";
-import { startProcessToExit } from "../support/herald-process.ts";
+import { eventually, startProcessToExit } from "../support/herald-process.ts";
 import type { SmtpSink } from "../support/smtp-sink.ts";
 
 // Dapr mode with components/local: web and notifier as separate processes, each behind a real
@@ -25,6 +27,8 @@ before(async () => {
 after(async () => local?.stop());
 
 const stateRow = (notificationId: string) => readStateRow(herald.webSidecar, notificationId);
+const redisCli = (...args: string[]) =>
+  execFileSync("redis-cli", ["-p", String(local.redis.port), ...args], { encoding: "utf8" }).trim();
 
 describe("Dapr, local components (Redis)", () => {
   it("delivers an upload's emails through Redis pub/sub, once per admin, and records them in the state store", async () => {
@@ -102,6 +106,67 @@ describe("Dapr, local components: dead letters", () => {
     } finally {
       sink.refuseNext(0, 451, "");
     }
+  });
+});
+
+describe("Dapr, local components: poison messages", () => {
+  it("a message that is not JSON, of an unknown version, or naming an unknown notification is recorded and dropped; work goes on", async () => {
+    const publish = (body: string, contentType: string) =>
+      fetch(`${herald.webSidecar.url}/v1.0/publish/notification-pubsub/notifications`, {
+        method: "POST",
+        headers: { "content-type": contentType },
+        body,
+      });
+    const enqueuedAt = new Date().toISOString();
+    const notifierPid = herald.notifier.child.pid;
+    const deadBefore = Number(redisCli("XLEN", "notifications-dead"));
+    for (const [body, type] of [
+      ["this is not JSON {", "text/plain"],
+      [JSON.stringify({ version: 2, notificationId: "n-2", uploadId: "u-2", enqueuedAt }), "application/json"],
+      [
+        JSON.stringify({ version: 1, notificationId: "no-such", uploadId: "no-such-upload", enqueuedAt }),
+        "application/json",
+      ],
+    ]) {
+      assert.equal((await publish(body!, type!)).status, 204);
+    }
+
+    // Each is in the audit log with its reason and the message as received.
+    const log = openEventStoreEventLog(herald.store.url);
+    try {
+      const recorded = await eventually(
+        async () => {
+          const events = await log.readStream(deadLetterStream);
+          return events.length >= 3 ? events : undefined;
+        },
+        20_000,
+        "three MessageDeadLettered events",
+      );
+      const byReason = recorded.map((e) => (e.type === "MessageDeadLettered" ? e.data : null));
+      assert.ok(byReason.some((d) => /unreadable message/.test(d!.reason) && d!.message === "this is not JSON {"));
+      assert.ok(
+        byReason.some((d) => /unreadable message \(version: /.test(d!.reason) && /"version":2/.test(d!.message)),
+      );
+      assert.ok(byReason.some((d) => /no-such.*unknown to the log/.test(d!.reason)));
+    } finally {
+      await log.close();
+    }
+    // Dropped, so Dapr moved them to the dead-letter topic; counted as dead letters.
+    await eventually(
+      async () => (Number(redisCli("XLEN", "notifications-dead")) >= deadBefore + 3 ? true : undefined),
+      10_000,
+      "three more messages on notifications-dead",
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${herald.notifier.port}/metrics`)).text();
+    assert.ok(Number(/herald_notifications_total\{outcome="dead_lettered"\} (\d+)/.exec(metrics)?.[1]) >= 3);
+
+    // Nothing crashed and nothing is blocked: the next upload is emailed as usual.
+    const api = client(herald.web.url);
+    const res = await api.upload("design", tokens.carol, { name: "after-poison.txt", content: "still working" });
+    assert.equal(res.status, 202);
+    for (const { notificationId } of res.body.notifications)
+      await notificationWhen(api, notificationId, "sent", 30_000);
+    assert.equal(herald.notifier.child.pid, notifierPid);
   });
 });
 

@@ -3,6 +3,7 @@
 //   upload-{uploadId}              FileUploaded + one NotificationRequested per admin, in ONE append
 //   notification-{notificationId}  everything after the request (queued, started, sent, ...)
 //   user-{userId}                  TokenRevoked
+//   dead-letters                   MessageDeadLettered (queue messages naming no notification)
 // A notification's lifecycle gets its own stream so that each notification has its own
 // expected revision: two deliveries of the same message race on that revision and only one
 // wins, and the admins of one upload never contend with each other.
@@ -80,7 +81,17 @@ export type TokenRevoked = {
   data: { userId: string; tokenHash: string; revokedBy: string; reason: string };
 };
 
-export type HeraldEvent = FileUploaded | NotificationEvent | TokenRevoked;
+/**
+ * A queue message the notifier cannot act on: not JSON, an unknown version, or a notification
+ * the log does not know. Dropped from the queue (to the dead-letter topic or poison queue), and
+ * kept here with the reason and the message as received (its first 4 KiB).
+ */
+export type MessageDeadLettered = {
+  type: "MessageDeadLettered";
+  data: { reason: string; message: string; truncated: boolean };
+};
+
+export type HeraldEvent = FileUploaded | NotificationEvent | TokenRevoked | MessageDeadLettered;
 
 export type EventMetadata = { occurredAt: string; traceparent?: string };
 
@@ -96,6 +107,8 @@ export type RecordedEvent<E extends HeraldEvent = HeraldEvent> = E & {
 
 export const uploadStream = (uploadId: string) => `upload-${uploadId}`;
 export const notificationStream = (notificationId: string) => `notification-${notificationId}`;
+/** Queue messages that name no notification Herald can act on. */
+export const deadLetterStream = "dead-letters";
 /** A user's own events (token revocations). */
 export const userStream = (userId: string) => `user-${userId}`;
 

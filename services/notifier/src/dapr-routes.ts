@@ -25,18 +25,21 @@ export function daprRoutes({
   maxAttempts: number;
 }) {
   const router = express.Router();
-  router.use(express.json({ type: ["application/json", "application/cloudevents+json"], limit: "1mb" }));
+  // Read as text whatever the content type, and parsed here: a body that is not JSON is a
+  // poison message for the notifier to record and drop, not a 400 that the binding would
+  // take for a failure and redeliver forever.
+  router.use(express.text({ type: () => true, limit: "1mb" }));
 
   /** Pub/sub: 200 + {status}; Dapr retries RETRY under the resiliency policy. */
   const answer = (res: Response, status: DeliveryStatus) => res.status(200).json({ status });
 
   router.post(`/${daprComponents.topic}`, async (req, res) => {
-    answer(res, await safely(() => notifier.handle(cloudEventData(req))));
+    answer(res, await safely(() => notifier.handle(cloudEventData(bodyOf(req)))));
   });
 
   router.post(`/${daprComponents.deadLetterTopic}`, async (req, res) => {
     const status = await safely(async () => {
-      await notifier.deadLetter(cloudEventData(req), "retries exhausted (dead-letter topic)");
+      await notifier.deadLetter(cloudEventData(bodyOf(req)), "retries exhausted (dead-letter topic)");
       return "SUCCESS";
     });
     answer(res, status);
@@ -46,13 +49,18 @@ export function daprRoutes({
     // Bindings: 200 deletes the message from the queue; any other status leaves it to come
     // back after the visibility timeout, with dequeueCount + 1.
     const dequeueCount = Number(req.get("dequeueCount") ?? req.get("dequeuecount") ?? "1");
+    const message = bodyOf(req);
     const status = await safely(async () => {
       if (dequeueCount > maxAttempts) {
-        await dapr.binding.send(daprComponents.poison, "create", req.body);
-        await notifier.deadLetter(req.body, `moved to the poison queue after ${dequeueCount - 1} deliveries`);
+        await dapr.binding.send(daprComponents.poison, "create", message);
+        await notifier.deadLetter(message, `moved to the poison queue after ${dequeueCount - 1} deliveries`);
         return "SUCCESS";
       }
-      return notifier.handle(req.body);
+      const handled = await notifier.handle(message);
+      // Storage Queues have no dead letters: a message the notifier dropped (and recorded)
+      // goes to the poison queue too, where an operator can read it.
+      if (handled === "DROP") await dapr.binding.send(daprComponents.poison, "create", message);
+      return handled;
     });
     res.status(status === "RETRY" ? 500 : 200).json({ status });
   });
@@ -71,11 +79,14 @@ export function daprRoutes({
   return router;
 }
 
+/** The request body, parsed if it is JSON, else the text as it came. */
+const bodyOf = (req: Request): unknown => tryJson(typeof req.body === "string" ? req.body : "");
+
 /** A CloudEvent's payload (Dapr wraps published messages in one). */
-function cloudEventData(req: Request): unknown {
-  const body = req.body as { data?: unknown; data_base64?: string } | undefined;
+function cloudEventData(body: unknown): unknown {
   if (body && typeof body === "object" && "data" in body) {
-    return typeof body.data === "string" ? tryJson(body.data) : body.data;
+    const { data } = body as { data: unknown };
+    return typeof data === "string" ? tryJson(data) : data;
   }
   return body;
 }

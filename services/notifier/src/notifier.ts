@@ -15,6 +15,7 @@ import {
   type NotificationTable,
   type NotificationEvent,
   notificationStream,
+  deadLetterStream,
   terminalStatuses,
   withLogContext,
   readNotification,
@@ -66,9 +67,8 @@ export function createNotifier({
     const parsed = messageSchema.safeParse(raw);
     if (!parsed.success) {
       // A message we cannot read will never become readable: retrying it would only block.
-      metrics.notifications.inc({ outcome: "dead_lettered" });
-      logger.error({ issues: parsed.error.issues, message: raw }, "unreadable notification message dropped");
-      return "DROP";
+      const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "message"}: ${i.message}`);
+      return dropMessage(raw, `unreadable message (${problems.join("; ")})`);
     }
     const message: NotificationMessage = parsed.data;
     const { notificationId, uploadId, traceparent } = message;
@@ -80,11 +80,8 @@ export function createNotifier({
     const { notificationId, uploadId, traceparent } = message;
 
     const found = await readNotification(log, uploadId, notificationId);
-    if (!found) {
-      metrics.notifications.inc({ outcome: "dead_lettered" });
-      logger.error("message names a notification the log does not know; dropped");
-      return "DROP";
-    }
+    if (!found)
+      return dropMessage(message, `names notification ${notificationId} of upload ${uploadId}, unknown to the log`);
     const { uploaded } = found;
     const claim = await claimAttempt(uploadId, notificationId, traceparent);
     if (claim.kind === "contended") return "RETRY";
@@ -218,11 +215,31 @@ export function createNotifier({
   }
 
   /** The queue gave up on a message (retries exhausted): record it, with the last error seen. */
+  /**
+   * Records a message that names no notification we can act on, then asks the queue to drop it
+   * (Dapr moves it to the dead-letter topic; the binding route to the poison queue). If the
+   * record cannot be written, the append throws and the message is retried: never lost unseen.
+   */
+  async function dropMessage(raw: unknown, reason: string): Promise<DeliveryStatus> {
+    const text = typeof raw === "string" ? raw : (JSON.stringify(raw) ?? String(raw));
+    const limit = 4096;
+    await log.append(deadLetterStream, [
+      {
+        type: "MessageDeadLettered",
+        data: { reason, message: text.slice(0, limit), truncated: text.length > limit },
+      },
+    ]);
+    metrics.notifications.inc({ outcome: "dead_lettered" });
+    logger.error({ reason }, "queue message dead-lettered");
+    return "DROP";
+  }
+
   async function deadLetter(raw: unknown, reason: string): Promise<void> {
     const parsed = messageSchema.safeParse(raw);
     const found = parsed.success ? await readNotification(log, parsed.data.uploadId, parsed.data.notificationId) : null;
     if (!parsed.success || !found) {
-      logger.error({ message: raw, reason }, "dead letter for no known notification; dropped");
+      // handle() recorded it (MessageDeadLettered) when it dropped it.
+      logger.warn({ reason }, "dead letter for no known notification; already recorded");
       return;
     }
     const { notificationId, uploadId, traceparent } = parsed.data;

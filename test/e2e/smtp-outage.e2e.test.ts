@@ -18,7 +18,7 @@ before(async () => {
     // Without the pause, 2 deliveries 100 ms apart would dead-letter everything in well under a second.
     HERALD_MAX_ATTEMPTS: "2",
     HERALD_RETRY_BASE_MS: "100",
-    HERALD_MAIL_PROBE_INTERVAL_MS: "200",
+    HERALD_PROBE_INTERVAL_MS: "200",
   });
 });
 after(async () => {

@@ -80,6 +80,9 @@ async function settle(ids: string[], timeoutMs: number) {
   return { sent, lost, duplicates, settleSeconds: Math.round(allInMs / 100) / 10, lostStates };
 }
 
+/** Times the notifier paused itself (a dependency unreachable) since it last started. */
+const notifierPauses = () => herald.notifier.output().split("unreachable; taking no work").length - 1;
+
 const report = (t: TestContext, scenario: string, figures: Record<string, unknown>) =>
   t.diagnostic(`FAULT ${scenario} ${JSON.stringify(figures)}`);
 
@@ -130,9 +133,10 @@ describe("faults, Dapr topology", { timeout: 15 * 60_000 }, () => {
     const { ids } = await uploadMany(100, 10);
     await herald.restartWeb({ kill: true });
     const figures = await settle(ids, 3 * 60_000);
-    report(t, "web-killed", { notifications: ids.length, ...figures });
+    report(t, "web-killed", { notifications: ids.length, ...figures, notifierPauses: notifierPauses() });
     assert.equal(figures.lost, 0);
     assert.equal(figures.duplicates, 0);
+    assert.equal(notifierPauses(), 0, "a busy notifier never reads as a sick one");
   });
 
   it("3. Redis restarted mid-run (AOF on): no loss, no duplicates, services reconnect without a restart", async (t) => {
@@ -153,6 +157,7 @@ describe("faults, Dapr topology", { timeout: 15 * 60_000 }, () => {
       uploadRetries: failures,
       ...figures,
       secondsAfterRestart: Math.round((Date.now() - restartedAt) / 1000),
+      notifierPauses: notifierPauses(),
     });
     assert.equal(figures.lost, 0);
     assert.equal(figures.duplicates, 0);

@@ -39,8 +39,8 @@ const schema = z
       .refine((u) => /^smtps?:$/.test(new URL(u).protocol), "must be an smtp:// or smtps:// URL")
       .optional(),
     MAIL_FROM: z.string().min(3).default("Herald <herald@localhost>"),
-    /** While the SMTP server is unreachable, how often the notifier checks whether it is back. */
-    HERALD_MAIL_PROBE_INTERVAL_MS: positiveInt.default(2000),
+    /** While the SMTP server or the event log is unreachable, how often the notifier checks whether it is back. */
+    HERALD_PROBE_INTERVAL_MS: positiveInt.default(2000),
     /** esdb://host:2113?tls=false: the event log (and relay checkpoint) on EventStoreDB; unset = SQLite. */
     EVENTSTORE_URL: z
       .string()

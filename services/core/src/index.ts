@@ -15,7 +15,7 @@ export * from "./adapters/eventstore-event-log.ts";
 export * from "./adapters/fs-blob-store.ts";
 export * from "./adapters/memory-queue.ts";
 export * from "./adapters/mailers.ts";
-export * from "./mail-health.ts";
+export * from "./dependency-health.ts";
 export * from "./trace.ts";
 export * from "./adapters/memory-notification-table.ts";
 export * from "./adapters/dapr.ts";

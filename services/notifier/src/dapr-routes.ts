@@ -1,5 +1,5 @@
 import express, { type Request, type Response } from "express";
-import { type DeliveryStatus, type Logger, type Metrics, daprComponents } from "@herald/core";
+import { type DeliveryStatus, type Logger, daprComponents } from "@herald/core";
 import type { DaprClient } from "@dapr/dapr";
 import type { Notifier } from "./notifier.ts";
 
@@ -14,13 +14,11 @@ import type { Notifier } from "./notifier.ts";
 export function daprRoutes({
   notifier,
   dapr,
-  metrics,
   logger,
   maxAttempts,
 }: {
   notifier: Notifier;
   dapr: DaprClient;
-  metrics: Metrics;
   logger: Logger;
   maxAttempts: number;
 }) {
@@ -71,7 +69,6 @@ export function daprRoutes({
     } catch (error) {
       // The SDK and Dapr would count a thrown error as done: it is not. Ask for a retry.
       logger.error({ err: error }, "delivery failed; asking for a retry");
-      metrics.notifications.inc({ outcome: "retried" });
       return "RETRY";
     }
   }

@@ -12,6 +12,7 @@ import {
   loadDirectory,
   openEventLog,
   startupStep,
+  watchEventLog,
   watchMailer,
 } from "@herald/core";
 import { daprRoutes } from "./dapr-routes.ts";
@@ -28,19 +29,16 @@ const logger = createLogger(config.LOG_LEVEL, "herald-notifier");
 const directory = startupStep(() => loadDirectory(config, logger));
 const metrics = createMetrics();
 const store = startupStep(() => openEventLog(config));
-const log = instrumentEventLog(store, metrics);
+const watching = { probeIntervalMs: config.HERALD_PROBE_INTERVAL_MS, logger, metrics };
+const { log, health: logHealth } = watchEventLog(instrumentEventLog(store, metrics), watching);
 const dapr = daprClientOf(config);
 const table = createDaprNotificationTable(dapr, daprComponents.stateStore);
-const mail = watchMailer(createMailer(config).mailer, {
-  probeIntervalMs: config.HERALD_MAIL_PROBE_INTERVAL_MS,
-  logger,
-  metrics,
-});
+const { mailer, health: mailHealth } = watchMailer(createMailer(config).mailer, watching);
 
 // ---- handlers --------------------------------------------------------------------------
 const notifier = createNotifier({
   log,
-  mailer: mail.mailer,
+  mailer,
   directory,
   metrics,
   logger,
@@ -53,21 +51,18 @@ app.disable("x-powered-by");
 // The sidecar's app health check (dapr.yaml): the notifier can take work only while the mail
 // server and the event log both answer. While either is away it reports itself unhealthy and
 // the sidecar stops delivering: messages wait in the broker with their retries unspent, instead
-// of burning them on an outage and ending dead-lettered. /livez says only that the process runs.
+// of burning them on an outage and ending dead-lettered. The answer is the watchers' state, no
+// I/O: a busy notifier must not read as a sick one. /livez says only that the process runs.
 app.get("/livez", (_req, res) => void res.json({ status: "ok" }));
-app.get("/healthz", async (_req, res) => {
-  const mailServer = mail.status();
-  const eventLog = await log.ping().then(
-    () => ({ up: true, error: null }),
-    (error: Error) => ({ up: false, error: error.message }),
-  );
+app.get("/healthz", (_req, res) => {
+  const [mailServer, eventLog] = [mailHealth.status(), logHealth.status()];
   const healthy = mailServer.up && eventLog.up;
   res.status(healthy ? 200 : 503).json({ status: healthy ? "ok" : "unavailable", mailServer, eventLog });
 });
 app.get("/metrics", async (_req, res) => {
   res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
 });
-app.use(daprRoutes({ notifier, dapr, metrics, logger, maxAttempts: config.HERALD_MAX_ATTEMPTS }));
+app.use(daprRoutes({ notifier, dapr, logger, maxAttempts: config.HERALD_MAX_ATTEMPTS }));
 
 // ---- start -----------------------------------------------------------------------------
 const server = app.listen(config.APP_PORT);
@@ -76,7 +71,8 @@ logger.info({ port: config.APP_PORT, queue: config.HERALD_QUEUE }, "herald notif
 
 async function stop(signal: string) {
   logger.info({ signal }, "stopping");
-  mail.stop();
+  mailHealth.stop();
+  logHealth.stop();
   await new Promise((resolve) => server.close(resolve));
   await store.close();
   process.exit(0);

@@ -275,7 +275,23 @@ export function createNotifier({
     });
   }
 
-  return { handle, deadLetter };
+  /**
+   * A delivery that could not be handled at all (the event log or the state store away) is
+   * counted as outcome="error" and thrown on: the queue retries it. It says nothing about the
+   * email, so it is not counted as a send outcome.
+   */
+  const countingErrors =
+    <A extends unknown[], R>(work: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await work(...args);
+      } catch (error) {
+        metrics.notifications.inc({ outcome: "error" });
+        throw error;
+      }
+    };
+
+  return { handle: countingErrors(handle), deadLetter: countingErrors(deadLetter) };
 }
 
 export type Notifier = ReturnType<typeof createNotifier>;

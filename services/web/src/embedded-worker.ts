@@ -39,14 +39,14 @@ export async function startEmbeddedWorker({
   readModels,
 }: Deps) {
   // While the mail server is unreachable the queue holds its messages, attempts unspent.
-  const mail = watchMailer(mailer, { probeIntervalMs: config.HERALD_MAIL_PROBE_INTERVAL_MS, logger, metrics });
+  const mail = watchMailer(mailer, { probeIntervalMs: config.HERALD_PROBE_INTERVAL_MS, logger, metrics });
   const queue = createMemoryQueue({
     concurrency: config.HERALD_NOTIFIER_CONCURRENCY,
     maxAttempts: config.HERALD_MAX_ATTEMPTS,
     retryBaseMs: config.HERALD_RETRY_BASE_MS,
-    isPaused: () => !mail.isUp(),
+    isPaused: () => !mail.health.isUp(),
   });
-  mail.onChange((up) => up && queue.resume());
+  mail.health.onChange((up) => up && queue.resume());
   const notifier = createNotifier({
     log,
     mailer: mail.mailer,

@@ -1,11 +1,24 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createLogger, createMetrics, createSmtpMailer, MailError, type MailMessage, watchMailer } from "@herald/core";
-import { eventually } from "../support/herald-process.ts";
+import { join } from "node:path";
+import {
+  createLogger,
+  createMetrics,
+  createSmtpMailer,
+  MailError,
+  type MailMessage,
+  openEventStoreEventLog,
+  UnavailableError,
+  watchEventLog,
+  watchMailer,
+} from "@herald/core";
+import { startEsdbTestServer } from "../support/esdb-test-server.ts";
+import { eventually, freePort, tempDir } from "../support/herald-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
-// The SMTP mailer against a real SMTP server (smtp-server from npm): how each failure is
-// classified, and how the watcher follows the server going away and coming back.
+// The dependencies the notifier pauses for, going away and coming back: the SMTP mailer
+// against a real SMTP server (smtp-server from npm), how each failure is classified and how
+// the watcher follows it; the event log on the EventStoreDB protocol test server.
 
 let sink: SmtpSink;
 before(async () => {
@@ -64,7 +77,7 @@ describe("SMTP failures, classified", () => {
 describe("the mail server watcher", () => {
   it("goes down on the first unreachable send, probes while down, and comes up when the server answers", async () => {
     const metrics = createMetrics();
-    const health = watchMailer(createSmtpMailer(sink.url, "Herald <herald@example.test>"), {
+    const { mailer, health } = watchMailer(createSmtpMailer(sink.url, "Herald <herald@example.test>"), {
       probeIntervalMs: 100,
       logger: createLogger("silent", "test"),
       metrics,
@@ -73,16 +86,16 @@ describe("the mail server watcher", () => {
     health.onChange((up) => changes.push(up));
     const gauge = async () => (await metrics.mailUp.get()).values[0]?.value;
     try {
-      await health.mailer.send(mail("alice@example.test", "w1"));
+      await mailer.send(mail("alice@example.test", "w1"));
       assert.equal(health.isUp(), true);
       assert.equal(await gauge(), 1);
 
       // A permanent refusal says nothing against the server.
-      await failureOf(health.mailer.send(mail("nobody@example.test", "w2")));
+      await failureOf(mailer.send(mail("nobody@example.test", "w2")));
       assert.equal(health.isUp(), true);
 
       await sink.down();
-      await failureOf(health.mailer.send(mail("alice@example.test", "w3")));
+      await failureOf(mailer.send(mail("alice@example.test", "w3")));
       assert.equal(health.isUp(), false);
       assert.equal(await gauge(), 0);
       assert.match(health.status().lastError ?? "", /ECONNREFUSED/);
@@ -93,11 +106,48 @@ describe("the mail server watcher", () => {
       await eventually(async () => health.isUp() || undefined, 2000, "the watcher to see the server again");
       assert.equal(await gauge(), 1);
       assert.deepEqual(changes, [false, true]);
-      await health.mailer.send(mail("alice@example.test", "w4"));
+      await mailer.send(mail("alice@example.test", "w4"));
       assert.equal(sink.countFor("alice@example.test"), 2, "w1 and w4 arrived; w3 never did");
     } finally {
       health.stop();
       await sink.up();
+    }
+  });
+});
+
+describe("the event log watcher", () => {
+  it("goes down when a read finds no store, probes while down, and comes up when the store is back", async () => {
+    const port = await freePort();
+    const dataFile = join(tempDir("esdb-watch"), "events.jsonl");
+    let store = await startEsdbTestServer({ port, dataFile });
+    const adapter = openEventStoreEventLog(store.url);
+    const { log, health } = watchEventLog(adapter, { probeIntervalMs: 100, logger: createLogger("silent", "test") });
+    try {
+      await log.append("watch-1", [{ type: "NotificationQueued", data: { notificationId: "n" } }]);
+      assert.equal(health.isUp(), true);
+
+      await store.kill();
+      await eventually(
+        async () => {
+          const error = await log.readStream("watch-1").then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          return error instanceof UnavailableError ? error : undefined;
+        },
+        10_000,
+        "a read to fail with UnavailableError",
+      );
+      assert.equal(health.isUp(), false);
+      assert.ok(health.status().lastError);
+
+      store = await startEsdbTestServer({ port, dataFile });
+      await eventually(async () => health.isUp() || undefined, 10_000, "the watcher to see the store again");
+      assert.equal((await log.readStream("watch-1")).length, 1);
+    } finally {
+      health.stop();
+      await adapter.close();
+      await store.stop();
     }
   });
 });

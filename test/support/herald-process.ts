@@ -37,6 +37,9 @@ export type RunningProcess = {
   kill(): Promise<void>;
 };
 
+/** How long a process may take to exit after SIGTERM before it is killed and the test fails. */
+const stopGraceMs = 20_000;
+
 /**
  * Spawns `command args` and waits (bounded) until ready() answers true. If the process exits
  * or never gets ready, throws with everything it printed.
@@ -61,11 +64,24 @@ export async function startProcess(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const signal = async (sig: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const kill = async () => {
+    if (running()) child.kill("SIGKILL");
     await exited;
   };
-  return { child, output, stop: () => signal("SIGTERM"), kill: () => signal("SIGKILL") };
+  // A process that ignores SIGTERM would hang the suite; it fails it instead, saying why.
+  const stop = async () => {
+    if (running()) child.kill("SIGTERM");
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), stopGraceMs)));
+    const timedOut = await Promise.race([exited.then(() => false), late]);
+    clearTimeout(timer);
+    if (timedOut) {
+      await kill();
+      throw new Error(`${name} did not exit within ${stopGraceMs / 1000} s of SIGTERM:\n${output().slice(-6000)}`);
+    }
+  };
+  return { child, output, stop, kill };
 }
 
 export const answers = (url: string) => () =>

@@ -11,6 +11,7 @@ import {
   type QueueInspector,
 } from "./adapters/queue-inspectors.ts";
 import type { Config } from "./config.ts";
+import type { Logger } from "./logger.ts";
 import { daprComponents } from "./dapr-components.ts";
 import type { BlobStore, CheckpointStore, EventLog, Mailer, WorkQueue } from "./ports.ts";
 
@@ -67,6 +68,17 @@ export function openQueueInspector(config: Config): QueueInspector | null {
 }
 
 /** A setting that cannot work stops the process (exit 2) with a message naming it, not a stack trace. */
+/**
+ * Shutdown is bounded: a call that never returns (a sidecar or store that stopped answering
+ * mid-request) must not keep a stopping process alive. Whatever was in flight is redelivered.
+ */
+export function exitWithin(ms: number, logger: Logger): void {
+  setTimeout(() => {
+    logger.warn({ graceMs: ms }, "shutdown did not finish in time; exiting");
+    process.exit(1);
+  }, ms).unref();
+}
+
 export function startupStep<T>(step: () => T): T {
   try {
     return step();

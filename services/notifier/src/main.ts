@@ -12,6 +12,7 @@ import {
   loadDirectory,
   openEventLog,
   startupStep,
+  exitWithin,
   watchEventLog,
   watchMailer,
 } from "@herald/core";
@@ -71,6 +72,7 @@ logger.info({ port: config.APP_PORT, queue: config.HERALD_QUEUE }, "herald notif
 
 async function stop(signal: string) {
   logger.info({ signal }, "stopping");
+  exitWithin(10_000, logger);
   mailHealth.stop();
   logHealth.stop();
   await new Promise((resolve) => server.close(resolve));

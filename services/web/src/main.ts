@@ -16,6 +16,7 @@ import {
   relayCheckpoint,
   startRelay,
   startupStep,
+  exitWithin,
 } from "@herald/core";
 import { createWebApp } from "./app.ts";
 import { startEmbeddedWorker } from "./embedded-worker.ts";
@@ -109,6 +110,7 @@ async function stop(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, "stopping");
+  exitWithin(10_000, logger);
   server.close();
   await relay.stop();
   await queue.close?.();

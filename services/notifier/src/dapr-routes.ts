@@ -16,11 +16,18 @@ export function daprRoutes({
   dapr,
   logger,
   maxAttempts,
+  isPaused,
 }: {
   notifier: Notifier;
   dapr: DaprClient;
   logger: Logger;
   maxAttempts: number;
+  /**
+   * True while a dependency is known to be away. A delivery that arrives before the sidecar
+   * has noticed (its health check runs every second) is answered RETRY untouched: no attempt
+   * is claimed for a send that cannot succeed.
+   */
+  isPaused: () => boolean;
 }) {
   const router = express.Router();
   // Read as text whatever the content type, and parsed here: a body that is not JSON is a
@@ -32,6 +39,7 @@ export function daprRoutes({
   const answer = (res: Response, status: DeliveryStatus) => res.status(200).json({ status });
 
   router.post(`/${daprComponents.topic}`, async (req, res) => {
+    if (isPaused()) return answer(res, "RETRY");
     answer(res, await safely(() => notifier.handle(cloudEventData(bodyOf(req)))));
   });
 
@@ -46,6 +54,7 @@ export function daprRoutes({
   router.post(`/${daprComponents.queueIn}`, async (req, res) => {
     // Bindings: 200 deletes the message from the queue; any other status leaves it to come
     // back after the visibility timeout, with dequeueCount + 1.
+    if (isPaused()) return res.status(500).json({ status: "RETRY" });
     const dequeueCount = Number(req.get("dequeueCount") ?? req.get("dequeuecount") ?? "1");
     const message = bodyOf(req);
     const status = await safely(async () => {

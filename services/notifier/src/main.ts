@@ -63,7 +63,15 @@ app.get("/healthz", (_req, res) => {
 app.get("/metrics", async (_req, res) => {
   res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
 });
-app.use(daprRoutes({ notifier, dapr, logger, maxAttempts: config.HERALD_MAX_ATTEMPTS }));
+app.use(
+  daprRoutes({
+    notifier,
+    dapr,
+    logger,
+    maxAttempts: config.HERALD_MAX_ATTEMPTS,
+    isPaused: () => !mailHealth.isUp() || !logHealth.isUp(),
+  }),
+);
 
 // ---- start -----------------------------------------------------------------------------
 const server = app.listen(config.APP_PORT);

@@ -1,5 +1,5 @@
 import type { Gauge } from "prom-client";
-import { UnavailableError } from "./errors.ts";
+import { tapErrors, UnavailableError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import { type EventLog, MailError, type Mailer } from "./ports.ts";
@@ -116,21 +116,12 @@ export function watchMailer(mailer: Mailer, { probeIntervalMs, logger, metrics }
 /** The event log: down when a read or append fails with UnavailableError. Probed with ping(). */
 export function watchEventLog<L extends EventLog>(log: L, { probeIntervalMs, logger }: Omit<WatchOptions, "metrics">) {
   const health = watchDependency("event log", { probe: () => log.ping(), probeIntervalMs, logger });
-  const observed =
-    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      try {
-        return await call(...args);
-      } catch (error) {
-        if (error instanceof UnavailableError) health.reportDown(error);
-        throw error;
-      }
-    };
+  const unavailable = (error: unknown) => error instanceof UnavailableError && health.reportDown(error);
   const watched: L = {
     ...log,
-    append: observed(log.append.bind(log)),
-    readStream: observed(log.readStream.bind(log)),
-    readAll: observed(log.readAll.bind(log)),
+    append: tapErrors(log.append.bind(log), unavailable),
+    readStream: tapErrors(log.readStream.bind(log), unavailable),
+    readAll: tapErrors(log.readAll.bind(log), unavailable),
   };
   return { log: watched, health };
 }

@@ -1,6 +1,18 @@
 // Errors that carry their HTTP meaning. One middleware in the web turns any of them into
 // application/problem+json; handlers do not catch them.
 
+/** `work`, with every error it throws shown to `observe` on its way out (rethrown unchanged). */
+export const tapErrors =
+  <A extends unknown[], R>(work: (...args: A) => Promise<R>, observe: (error: unknown) => void) =>
+  async (...args: A): Promise<R> => {
+    try {
+      return await work(...args);
+    } catch (error) {
+      observe(error);
+      throw error;
+    }
+  };
+
 export class HeraldError extends Error {
   constructor(
     readonly status: number,

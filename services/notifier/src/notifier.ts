@@ -16,6 +16,7 @@ import {
   type NotificationEvent,
   notificationStream,
   deadLetterStream,
+  tapErrors,
   terminalStatuses,
   withLogContext,
   readNotification,
@@ -280,18 +281,8 @@ export function createNotifier({
    * counted as outcome="error" and thrown on: the queue retries it. It says nothing about the
    * email, so it is not counted as a send outcome.
    */
-  const countingErrors =
-    <A extends unknown[], R>(work: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      try {
-        return await work(...args);
-      } catch (error) {
-        metrics.notifications.inc({ outcome: "error" });
-        throw error;
-      }
-    };
-
-  return { handle: countingErrors(handle), deadLetter: countingErrors(deadLetter) };
+  const countError = () => metrics.notifications.inc({ outcome: "error" });
+  return { handle: tapErrors(handle, countError), deadLetter: tapErrors(deadLetter, countError) };
 }
 
 export type Notifier = ReturnType<typeof createNotifier>;

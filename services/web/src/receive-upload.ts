@@ -65,18 +65,27 @@ export async function receiveUpload(
       failure = error;
       req.unpipe(parser);
       // Nothing more is parsed or stored. A stalled body is cut off at once (there is nothing
-      // to read). Any other rejected body is read and dropped, for at most a few seconds, so
-      // the client reads its answer instead of a reset connection (closing a socket with
-      // unread data resets it); the answer closes the connection.
+      // to read). Any other rejected body is read and dropped, for at most a few seconds, and
+      // the answer waits until it has been: the answer closes the connection, and closing a
+      // socket the client is still writing to resets it, so the client would see a reset
+      // instead of its 413.
+      let drained: Promise<unknown> = Promise.resolve();
       if (error instanceof RequestTimeoutError) {
         req.pause();
-      } else {
+      } else if (!req.complete) {
         req.resume();
-        setTimeout(() => req.complete || req.destroy(), lingerMs).unref();
+        drained = new Promise((done) => {
+          req.once("end", done);
+          req.once("close", done);
+          setTimeout(() => {
+            if (!req.complete) req.destroy();
+            done(undefined);
+          }, lingerMs).unref();
+        });
       }
       body?.destroy(error);
       const cleanup = stored ? stored.catch(() => undefined) : Promise.resolve();
-      void cleanup.then(() => blobs.delete(blobKey)).finally(() => finish());
+      void Promise.all([cleanup.then(() => blobs.delete(blobKey)), drained]).finally(() => finish());
     };
     const finish = () => {
       if (settled) return;

@@ -3,7 +3,10 @@ import { after, before, describe, it } from "node:test";
 import { join } from "node:path";
 import {
   createLogger,
+  createMemoryNotificationTable,
   createMetrics,
+  createSeedDirectory,
+  demoSeed,
   createSmtpMailer,
   MailError,
   type MailMessage,
@@ -12,6 +15,7 @@ import {
   watchEventLog,
   watchMailer,
 } from "@herald/core";
+import { createNotifier } from "@herald/notifier";
 import { startEsdbTestServer } from "../support/esdb-test-server.ts";
 import { eventually, freePort, tempDir } from "../support/herald-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
@@ -144,6 +148,51 @@ describe("the event log watcher", () => {
       store = await startEsdbTestServer({ port, dataFile });
       await eventually(async () => health.isUp() || undefined, 10_000, "the watcher to see the store again");
       assert.equal((await log.readStream("watch-1")).length, 1);
+    } finally {
+      health.stop();
+      await adapter.close();
+      await store.stop();
+    }
+  });
+});
+
+describe("a delivery the notifier cannot handle at all", () => {
+  it("is thrown back for the queue to retry, counted as outcome=error, and pauses the notifier", async () => {
+    const store = await startEsdbTestServer();
+    const adapter = openEventStoreEventLog(store.url);
+    const logger = createLogger("silent", "test");
+    const metrics = createMetrics();
+    const { log, health } = watchEventLog(adapter, { probeIntervalMs: 60_000, logger });
+    const notifier = createNotifier({
+      log,
+      mailer: createSmtpMailer(sink.url, "Herald <herald@example.test>"),
+      directory: createSeedDirectory(demoSeed),
+      metrics,
+      logger,
+      table: createMemoryNotificationTable(),
+      publicUrl: "http://localhost:8080",
+      sendLeaseMs: 60_000,
+    });
+    const outcome = async (name: string) =>
+      (await metrics.notifications.get()).values.find((v) => v.labels.outcome === name)?.value ?? 0;
+    try {
+      await store.kill();
+      const message = { version: 1, notificationId: "n-1", uploadId: "u-1", enqueuedAt: new Date().toISOString() };
+      await eventually(
+        async () => {
+          const error = await notifier.handle(message).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          return error instanceof UnavailableError ? error : undefined;
+        },
+        10_000,
+        "the delivery to fail with UnavailableError",
+      );
+      assert.ok((await outcome("error")) >= 1);
+      assert.equal(await outcome("retried"), 0, "not a send outcome");
+      assert.equal(await outcome("dead_lettered"), 0, "an unreadable log is not an unknown notification");
+      assert.equal(health.isUp(), false);
     } finally {
       health.stop();
       await adapter.close();

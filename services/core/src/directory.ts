@@ -74,7 +74,7 @@ export function createSeedDirectory(seed: Seed): Directory {
   }
   return {
     // Looking up by hash keeps the raw tokens out of memory maps and out of timing.
-    userByToken: (token) => byTokenHash.get(tokenHash(token)),
+    userByTokenHash: (hash) => byTokenHash.get(hash),
     user: (id) => users.get(id),
     group: (id) => groups.get(id),
   };

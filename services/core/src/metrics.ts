@@ -122,6 +122,3 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
-
-/** The outcomes counted in herald_notifications_total{outcome}. */
-export type SendOutcome = "sent" | "retried" | "failed" | "dead_lettered" | "duplicate" | "error";

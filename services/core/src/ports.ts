@@ -139,7 +139,8 @@ export type User = { id: string; email: string; name: string };
 export type Group = { id: string; name: string; admins: string[]; members: string[] };
 
 export interface Directory {
-  userByToken(token: string): User | undefined;
+  /** The user a bearer token belongs to, looked up by its hash (tokenHash). */
+  userByTokenHash(hash: string): User | undefined;
   user(id: string): User | undefined;
   group(id: string): Group | undefined;
 }

@@ -215,7 +215,6 @@ export function createNotifier({
     }
   }
 
-  /** The queue gave up on a message (retries exhausted): record it, with the last error seen. */
   /**
    * Records a message that names no notification we can act on, then asks the queue to drop it
    * (Dapr moves it to the dead-letter topic; the binding route to the poison queue). If the
@@ -235,6 +234,7 @@ export function createNotifier({
     return "DROP";
   }
 
+  /** The queue gave up on a message (retries exhausted): record it, with the last error seen. */
   async function deadLetter(raw: unknown, reason: string): Promise<void> {
     const parsed = messageSchema.safeParse(raw);
     const found = parsed.success ? await readNotification(log, parsed.data.uploadId, parsed.data.notificationId) : null;

@@ -16,9 +16,9 @@ import {
 export function authenticate(directory: Directory, isRevoked: (tokenHash: string) => boolean): RequestHandler {
   return (req, res, next) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get("authorization") ?? "");
-    const user = match ? directory.userByToken(match[1]!) : undefined;
-    if (!user) throw new UnauthorizedError();
-    const hash = tokenHash(match![1]!);
+    const hash = match ? tokenHash(match[1]!) : undefined;
+    const user = hash ? directory.userByTokenHash(hash) : undefined;
+    if (!user || !hash) throw new UnauthorizedError();
     if (isRevoked(hash)) throw new UnauthorizedError("This token has been revoked.");
     res.locals.user = user;
     res.locals.tokenHash = hash;

@@ -93,6 +93,27 @@ export function eventLogContract(factory: EventLogFactory) {
       assert.ok(results.some((r) => r.status === "rejected" && r.reason instanceof ConcurrencyError));
     });
 
+    it("keeps 200 concurrent appends apart: each lands whole, and a conflicting one among them fails alone", async () => {
+      const streams = Array.from({ length: 200 }, stream);
+      const contested = streams[0]!;
+      await log.append(contested, [queued("first")]);
+      const results = await Promise.allSettled([
+        ...streams.map((s, i) =>
+          s === contested
+            ? log.append(s, [queued("stale")], { expectedRevision: "no_stream" })
+            : log.append(s, [queued(`n-${i}`), queued(`n-${i}`)], { expectedRevision: "no_stream" }),
+        ),
+      ]);
+      const stale = results[0]!;
+      assert.ok(stale.status === "rejected" && stale.reason instanceof ConcurrencyError);
+      assert.equal(results.filter((r) => r.status === "fulfilled").length, 199);
+      for (const s of streams.slice(1)) assert.equal((await log.readStream(s)).length, 2, `${s} has both events`);
+      assert.deepEqual(
+        (await log.readStream(contested)).map((e) => e.data),
+        [{ notificationId: "first" }],
+      );
+    });
+
     it("reads a missing stream as empty, and a stream backwards and from a revision", async () => {
       assert.deepEqual(await log.readStream(stream()), []);
       const s = stream();

@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { openEventStoreEventLog } from "@herald/core";
+import { openEventStoreEventLog } from "@herald/core/adapters";
 import { type EsdbTestServer, startEsdbTestServer } from "../support/esdb-test-server.ts";
 import { tempDir } from "../support/herald-process.ts";
 import { eventLogContract } from "./event-log.contract.ts";

@@ -1,5 +1,5 @@
 import { rmSync } from "node:fs";
-import { openSqliteEventLog } from "@herald/core";
+import { openSqliteEventLog } from "@herald/core/adapters";
 import { tempDir } from "../support/herald-process.ts";
 import { eventLogContract } from "./event-log.contract.ts";
 

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { after, it } from "node:test";
 import { client, tokens } from "../support/api-client.ts";
 import { type EsdbTestServer, startEsdbTestServer } from "../support/esdb-test-server.ts";
-import { eventually, freePort, type HeraldProcess, startHerald, tempDir } from "../support/herald-process.ts";
+import { eventually, freePort, tempDir } from "../support/herald-process.ts";
+import { type InProcessHerald, startHeraldInProcess } from "../support/in-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 // EventStoreDB goes away while notifications are in flight. Uploads meanwhile get 503
@@ -13,7 +14,7 @@ import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 let sink: SmtpSink;
 let store: EsdbTestServer | undefined;
-let herald: HeraldProcess | undefined;
+let herald: InProcessHerald | undefined;
 after(async () => {
   await herald?.stop();
   await store?.stop();
@@ -36,7 +37,7 @@ it(
     const port = await freePort();
     store = await startEsdbTestServer({ port, dataFile });
     sink = await startSmtpSink({ holdAfter: 2 });
-    herald = await startHerald({ EVENTSTORE_URL: store.url, SMTP_URL: sink.url, HERALD_RETRY_BASE_MS: "100" });
+    herald = await startHeraldInProcess({ EVENTSTORE_URL: store.url, SMTP_URL: sink.url, HERALD_RETRY_BASE_MS: "100" });
     const api = client(herald.url);
 
     const accepted: string[] = [];

@@ -5,7 +5,8 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { client } from "../support/api-client.ts";
-import { eventually, type HeraldProcess, startHerald, tempDir } from "../support/herald-process.ts";
+import { eventually, tempDir } from "../support/herald-process.ts";
+import { type InProcessHerald, startHeraldInProcess } from "../support/in-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 // Hostile input: each case gets a clear answer and changes nothing it should not. Rejected
@@ -25,16 +26,17 @@ const seed = {
   ],
 };
 const maxUploadBytes = 64 * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let sink: SmtpSink;
-let herald: HeraldProcess;
+let herald: InProcessHerald;
 let api: ReturnType<typeof client>;
 
 before(async () => {
   const seedFile = join(tempDir("seed"), "seed.json");
   writeFileSync(seedFile, JSON.stringify(seed));
   sink = await startSmtpSink();
-  herald = await startHerald({
+  herald = await startHeraldInProcess({
     HERALD_SEED: seedFile,
     SMTP_URL: sink.url,
     HERALD_MAX_UPLOAD_BYTES: String(maxUploadBytes),
@@ -95,6 +97,15 @@ function rawPost(path: string, bearer: string, contentType: string, body: Buffer
   });
 }
 
+/** A form of `count` parts: fields, then the `file` part last. */
+const formOfParts = (count: number) => [
+  ...Array.from({ length: count - 1 }, (_, i) => ({
+    headers: `Content-Disposition: form-data; name="f${i}"`,
+    body: "x",
+  })),
+  { headers: 'Content-Disposition: form-data; name="file"; filename="a.txt"', body: "x" },
+];
+
 const problem = (res: { status: number; contentType: string; body: any }, status: number, slug: string) => {
   assert.equal(res.status, status, JSON.stringify(res.body));
   assert.match(res.contentType, /^application\/problem\+json/);
@@ -123,6 +134,26 @@ describe("rejected: the answer, and nothing recorded or kept", () => {
       { headers: 'Content-Disposition: form-data; name="file"; filename="a.txt"', body: "x" },
     ]);
     problem(await rawPost("/api/groups/design/uploads", token.carol, contentType, body), 400, "bad-request");
+    await unchanged();
+  });
+
+  it("one part more than the 20 allowed: 400", async () => {
+    const { body, contentType } = multipart(formOfParts(21));
+    problem(await rawPost("/api/groups/design/uploads", token.carol, contentType, body), 400, "bad-request");
+    await unchanged();
+  });
+
+  it("a path with bad percent-encoding, inside /api and out: 400 (problem+json from the API, a page from the website), no stack trace", async () => {
+    for (const path of ["/api/groups/%zz/uploads", "/api/notifications/%E0%A4%A/history"]) {
+      const res = await api.get(path, token.alice);
+      problem(res, 400, "bad-request");
+      assert.doesNotMatch(JSON.stringify(res.body), /URIError|\bat \S+ \(|node_modules/, path);
+    }
+    const page = await api.get("/groups/%zz/uploads/x", token.alice);
+    assert.equal(page.status, 400);
+    assert.match(page.contentType, /^text\/html/);
+    assert.match(String(page.body), /percent-encoding/);
+    assert.doesNotMatch(String(page.body), /URIError|\bat \S+ \(|node_modules/);
     await unchanged();
   });
 
@@ -174,6 +205,15 @@ describe("rejected: the answer, and nothing recorded or kept", () => {
     await unchanged();
   });
 
+  it("one byte over the size limit: 413, the partial blob deleted", async () => {
+    const res = await api.upload("design", token.carol, {
+      name: "just-over.bin",
+      content: new Uint8Array(maxUploadBytes + 1),
+    });
+    problem(res, 413, "payload-too-large");
+    await unchanged();
+  });
+
   it("over the size limit: 413, the partial blob deleted", async () => {
     const res = await api.upload("design", token.carol, {
       name: "big.bin",
@@ -219,6 +259,58 @@ describe("rejected: the answer, and nothing recorded or kept", () => {
     assert.ok(Date.now() - started < 10_000, "cut off by the idle timeout, not a global one");
     await unchanged();
   });
+
+  it("an upload refused before its body is read (no token, a forged group): answered, then the connection closed within seconds", async () => {
+    // A client that declares 10 MiB and trickles it would otherwise keep its connection until
+    // the 10-minute request timeout: a few hundred of them starve everyone else.
+    const trickle = async (path: string, authorization: string) => {
+      const socket = connect(herald.port, "127.0.0.1");
+      const started = Date.now();
+      const answer = new Promise<{ text: string; closedAfterMs: number }>((resolve) => {
+        let text = "";
+        socket.on("data", (d) => (text += d));
+        socket.on("error", () => undefined);
+        socket.on("close", () => resolve({ text, closedAfterMs: Date.now() - started }));
+      });
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: x\r\n${authorization}Content-Type: multipart/form-data; boundary=b\r\n` +
+          `Content-Length: ${10 * 1024 * 1024}\r\n\r\n`,
+      );
+      const dribble = setInterval(() => socket.writable && socket.write("x".repeat(100)), 500);
+      const result = await Promise.race([
+        answer,
+        sleep(20_000).then(() => ({ text: "(still open after 20 s)", closedAfterMs: 20_000 })),
+      ]);
+      clearInterval(dribble);
+      socket.destroy();
+      return result;
+    };
+    const unauthenticated = await trickle("/api/groups/design/uploads", "");
+    assert.match(unauthenticated.text, /^HTTP\/1\.1 401/);
+    assert.match(unauthenticated.text, /connection: close/i);
+    assert.ok(unauthenticated.closedAfterMs < 8000, `closed after ${unauthenticated.closedAfterMs} ms`);
+    const forged = await trickle("/api/groups/nope/uploads", `Authorization: Bearer ${token.carol}\r\n`);
+    assert.match(forged.text, /^HTTP\/1\.1 404/);
+    assert.ok(forged.closedAfterMs < 8000, `closed after ${forged.closedAfterMs} ms`);
+    await unchanged();
+  });
+});
+
+describe("accepted: at the documented limits", () => {
+  it("a file of exactly HERALD_MAX_UPLOAD_BYTES", async () => {
+    const res = await api.upload("design", token.carol, {
+      name: "exactly-the-limit.bin",
+      content: new Uint8Array(maxUploadBytes),
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(res.body.size, maxUploadBytes);
+  });
+
+  it("a request of exactly 20 parts", async () => {
+    const { body, contentType } = multipart(formOfParts(20));
+    const res = await rawPost("/api/groups/design/uploads", token.carol, contentType, body);
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+  });
 });
 
 describe("accepted: names kept safe", () => {
@@ -242,6 +334,25 @@ describe("accepted: names kept safe", () => {
 
   it("emoji names are kept as they are", async () => {
     assert.equal((await uploadNamed("🎉 plan ✅.txt")).filename, "🎉 plan ✅.txt");
+  });
+
+  it("a name with a bidi override or zero-width characters is kept as it reads: in the API, the list, the download and the email", async () => {
+    const accepted = await uploadNamed("invoice\u202etxt.exe");
+    assert.equal(accepted.filename, "invoicetxt.exe");
+    const listed = (await api.get("/api/groups/design/uploads", token.alice)).body.items;
+    assert.equal(
+      listed.find((u: { uploadId: string }) => u.uploadId === accepted.uploadId)?.filename,
+      "invoicetxt.exe",
+    );
+    const download = await api.get(`/api/groups/design/uploads/${accepted.uploadId}/content`, token.alice);
+    assert.equal(download.status, 200);
+    assert.match(download.headers.get("content-disposition") ?? "", /filename="?invoicetxt\.exe"?$/);
+    const [{ notificationId }] = accepted.notifications;
+    const mail = await eventually(async () =>
+      sink.messages.find((m) => m.headers.get("x-herald-notification-id") === notificationId),
+    );
+    assert.equal(mail!.subject, "[Design] Carol uploaded invoicetxt.exe");
+    assert.equal((await uploadNamed("pay\u200bpal\u2066.pdf\u2069")).filename, "paypal.pdf");
   });
 
   it("a name that is not UTF-8 is accepted with its bad bytes replaced", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { client, notificationWhen, tokens } from "../support/api-client.ts";
-import { type HeraldProcess, startHerald } from "../support/herald-process.ts";
+import { type InProcessHerald, startHeraldInProcess } from "../support/in-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 // A recipient the SMTP server refuses for good: the notification fails at once (no retries),
@@ -9,10 +9,10 @@ import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 // is sent exactly once.
 
 let sink: SmtpSink;
-let herald: HeraldProcess;
+let herald: InProcessHerald;
 before(async () => {
   sink = await startSmtpSink({ rejectRecipients: ["bob@example.test"] });
-  herald = await startHerald({ SMTP_URL: sink.url, HERALD_RETRY_BASE_MS: "100" });
+  herald = await startHeraldInProcess({ SMTP_URL: sink.url, HERALD_RETRY_BASE_MS: "100" });
 });
 after(async () => {
   await herald?.stop();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { client, tokens } from "../support/api-client.ts";
-import { type HeraldProcess, startHerald } from "../support/herald-process.ts";
+import { type InProcessHerald, startHeraldInProcess } from "../support/in-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 // Embedded mode, the SMTP server away: the in-process queue pauses instead of spending the
@@ -10,10 +10,10 @@ import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 // Dapr topology, where the sidecar pauses: test/faults, scenario 4.)
 
 let sink: SmtpSink;
-let herald: HeraldProcess;
+let herald: InProcessHerald;
 before(async () => {
   sink = await startSmtpSink();
-  herald = await startHerald({
+  herald = await startHeraldInProcess({
     SMTP_URL: sink.url,
     // Without the pause, 2 deliveries 100 ms apart would dead-letter everything in well under a second.
     HERALD_MAX_ATTEMPTS: "2",

@@ -4,7 +4,8 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { client, tokens } from "../support/api-client.ts";
-import { eventually, type HeraldProcess, startHerald } from "../support/herald-process.ts";
+import { eventually } from "../support/herald-process.ts";
+import { type InProcessHerald, startHeraldInProcess } from "../support/in-process.ts";
 import { type SmtpSink, startSmtpSink } from "../support/smtp-sink.ts";
 
 // Herald started as `npm start` starts it, mail going to a real SMTP server: the whole story
@@ -24,13 +25,13 @@ const filesUnder = (dir: string): string[] => {
 };
 
 export function uploadToEmailSuite(backend: string, extraEnv: () => Promise<Record<string, string>>) {
-  let herald: HeraldProcess;
+  let herald: InProcessHerald;
   let sink: SmtpSink;
   let api: ReturnType<typeof client>;
 
   before(async () => {
     sink = await startSmtpSink();
-    herald = await startHerald({
+    herald = await startHeraldInProcess({
       ...(await extraEnv()),
       SMTP_URL: sink.url,
       MAIL_FROM: "Herald <herald@example.test>",

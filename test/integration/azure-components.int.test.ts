@@ -295,52 +295,10 @@ describe("components/azure with daprd against Azurite", { timeout: 120_000 }, ()
     assert.ok(gap >= VISIBILITY_TIMEOUT_S * 1000 - 300, `redelivered after ${gap} ms, before the visibility timeout`);
   });
 
-  it("stores notifications in the table store with etags, shared by web and notifier", async () => {
-    const stateUrl = (s: Sidecar) => `${s.url}/v1.0/state/notification-state`;
-    const key = `n-1`;
-    const v1 = { id: key, status: "pending", attempts: 0 };
-    let r = await call("POST", stateUrl(notifier!), [{ key, value: v1, options: { concurrency: "first-write" } }]);
-    assert.equal(r.status, 204, r.text);
+  // The table store's ETag behaviour is the NotificationTable contract's
+  // (test/contract/notification-table-dapr.contract.test.ts); here, only what the topology adds.
 
-    r = await call("GET", `${stateUrl(notifier!)}/${key}`);
-    assert.equal(r.status, 200, r.text);
-    assert.deepEqual(JSON.parse(r.text), v1);
-    const etag1 = r.headers.get("etag");
-    assert.ok(etag1, "ETag header");
-
-    // first-write without an etag on an existing key: conflict
-    r = await call("POST", stateUrl(notifier!), [{ key, value: v1, options: { concurrency: "first-write" } }]);
-    assert.equal(r.status, 409, r.text);
-
-    const v2 = { id: key, status: "sent", attempts: 1 };
-    r = await call("POST", stateUrl(notifier!), [
-      { key, value: v2, etag: etag1, options: { concurrency: "first-write" } },
-    ]);
-    assert.equal(r.status, 204, r.text);
-
-    // the same (now stale) etag again: conflict, value unchanged
-    r = await call("POST", stateUrl(notifier!), [
-      { key, value: { ...v2, status: "lost" }, etag: etag1, options: { concurrency: "first-write" } },
-    ]);
-    assert.equal(r.status, 409, r.text);
-    assert.match(r.text, /ERR_STATE_SAVE|etag|ETag/);
-
-    // the web sidecar sees the same key (keyPrefix: name, not the app id)
-    r = await call("GET", `${stateUrl(web!)}/${key}`);
-    assert.equal(r.status, 200, r.text);
-    assert.deepEqual(JSON.parse(r.text), v2);
-    const etag2 = r.headers.get("etag");
-    assert.ok(etag2);
-    assert.notEqual(etag2, etag1);
-    r = await call("GET", `${stateUrl(notifier!)}/${key}`);
-    assert.equal(r.headers.get("etag"), etag2);
-
-    // a missing key: 204, no body
-    r = await call("GET", `${stateUrl(web!)}/no-such-${randomUUID()}`);
-    assert.equal(r.status, 204);
-  });
-
-  it("scopes: web gets only the output binding, notifier the input and the poison output", async () => {
+  it("scopes: web gets only the output binding; notifier the input, the poison output, the output (to publish a message again) and the digests' cron binding", async () => {
     type Meta = { id: string; components?: Array<{ name: string; type: string; capabilities?: string[] }> };
     const meta = async (s: Sidecar) => {
       const r = await call("GET", `${s.url}/v1.0/metadata`);
@@ -355,8 +313,14 @@ describe("components/azure with daprd against Azurite", { timeout: 120_000 }, ()
     assert.equal(w.get("notification-state")?.type, "state.azure.tablestorage");
 
     const n = await meta(notifier!);
-    assert.deepEqual([...n.keys()].sort(), ["notification-poison", "notification-queue", "notification-state"]);
+    assert.deepEqual(
+      [...n.keys()].sort(),
+      ["digest-schedule", "notification-poison", "notification-queue", "notification-queue-out", "notification-state"],
+    );
+    assert.deepEqual(n.get("digest-schedule")?.capabilities, ["INPUT_BINDING"]);
+    assert.equal(n.get("digest-schedule")?.type, "bindings.cron");
     assert.deepEqual(n.get("notification-queue")?.capabilities, ["INPUT_BINDING"]);
+    assert.deepEqual(n.get("notification-queue-out")?.capabilities, ["OUTPUT_BINDING"]);
     assert.deepEqual(n.get("notification-poison")?.capabilities, ["OUTPUT_BINDING"]);
 
     // and the web sidecar cannot use the input component as an output

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { deadLetterStream, openEventStoreEventLog } from "@herald/core";
+import { deadLetterStream } from "@herald/core";
+import { openEventStoreEventLog } from "@herald/core/adapters";
 import { client, notificationWhen, tokens } from "../support/api-client.ts";
 import {
   type DaprTopology,

@@ -3,18 +3,21 @@ import { after, before, describe, it } from "node:test";
 import { join } from "node:path";
 import {
   createLogger,
-  createMemoryNotificationTable,
   createMetrics,
-  createSeedDirectory,
-  demoSeed,
-  createSmtpMailer,
   MailError,
   type MailMessage,
-  openEventStoreEventLog,
+  type Mailer,
   UnavailableError,
   watchEventLog,
   watchMailer,
 } from "@herald/core";
+import {
+  createMemoryNotificationTable,
+  createSeedDirectory,
+  demoSeed,
+  createSmtpMailer,
+  openEventStoreEventLog,
+} from "@herald/core/adapters";
 import { createNotifier } from "@herald/notifier";
 import { startEsdbTestServer } from "../support/esdb-test-server.ts";
 import { eventually, freePort, tempDir } from "../support/herald-process.ts";
@@ -44,39 +47,11 @@ const failureOf = async (send: Promise<unknown>) => {
     (e: unknown) => e,
   );
   assert.ok(error instanceof MailError);
-  return { permanent: error.permanent, unreachable: error.unreachable, message: error.message };
+  return { permanent: error.permanent, outage: error.outage, message: error.message };
 };
 
-describe("SMTP failures, classified", () => {
-  const mailer = () => createSmtpMailer(sink.url, "Herald <herald@example.test>");
-
-  it("a refused recipient (550) is permanent, and the server was reachable", async () => {
-    const failure = await failureOf(mailer().send(mail("nobody@example.test", "c1")));
-    assert.deepEqual([failure.permanent, failure.unreachable], [true, false]);
-    assert.match(failure.message, /550/);
-  });
-
-  it("a 4xx is worth retrying, and the server was reachable", async () => {
-    sink.refuseNext(1, 451, "Try again later");
-    const failure = await failureOf(mailer().send(mail("alice@example.test", "c2")));
-    assert.deepEqual([failure.permanent, failure.unreachable], [false, false]);
-    assert.match(failure.message, /451/);
-  });
-
-  it("no server listening is worth retrying, and marked unreachable; verify() says the same", async () => {
-    await sink.down();
-    try {
-      const failure = await failureOf(mailer().send(mail("alice@example.test", "c3")));
-      assert.deepEqual([failure.permanent, failure.unreachable], [false, true]);
-      assert.match(failure.message, /ECONNREFUSED/);
-      const verify = await failureOf(mailer().verify!());
-      assert.equal(verify.unreachable, true);
-    } finally {
-      await sink.up();
-    }
-    await mailer().verify!();
-  });
-});
+// How SMTP failures are classified (permanent, outage) is the Mailer contract's:
+// test/contract/mailer-smtp.contract.test.ts.
 
 describe("the mail server watcher", () => {
   it("goes down on the first unreachable send, probes while down, and comes up when the server answers", async () => {
@@ -115,6 +90,84 @@ describe("the mail server watcher", () => {
     } finally {
       health.stop();
       await sink.up();
+    }
+  });
+});
+
+describe("the mail server watcher, when the server takes no mail from us", () => {
+  const credentials = { user: "herald", pass: "s3cret" };
+  let guarded: SmtpSink;
+  before(async () => {
+    guarded = await startSmtpSink({ credentials });
+  });
+  after(() => guarded.close());
+
+  /** The guarded sink's URL carrying these credentials, as SMTP_URL would. */
+  const urlWith = ({ user, pass }: { user: string; pass: string }) => {
+    const url = new URL(guarded.url);
+    url.username = user;
+    url.password = pass;
+    return url.href;
+  };
+  const watch = (mailer: Mailer) => {
+    const metrics = createMetrics();
+    const watched = watchMailer(mailer, { probeIntervalMs: 100, logger: createLogger("silent", "test"), metrics });
+    const gauge = async () => (await metrics.mailUp.get()).values[0]?.value;
+    return { ...watched, gauge };
+  };
+
+  it("goes down when the server refuses our credentials (535), and comes up only once it accepts them", async () => {
+    const rotated = { user: "herald", pass: "rotated" };
+    const smtp = createSmtpMailer(urlWith(rotated), "Herald <herald@example.test>", { allowPlaintextAuth: true });
+    const { mailer, health, gauge } = watch(smtp);
+    const changes: boolean[] = [];
+    health.onChange((up) => changes.push(up));
+    try {
+      const failure = await failureOf(mailer.send(mail("alice@example.test", "a1")));
+      assert.deepEqual([failure.outage, failure.permanent], [true, false], failure.message);
+      assert.equal(health.isUp(), false, "refused credentials refuse every message: the server is down for us");
+      assert.equal(await gauge(), 0);
+      assert.match(health.status().lastError ?? "", /535/);
+
+      const attempts = guarded.authAttempts.length;
+      await eventually(
+        async () => guarded.authAttempts.length > attempts || undefined,
+        5000,
+        "a probe to check the credentials",
+      );
+      assert.equal(health.isUp(), false, "still down while the credentials are refused");
+
+      guarded.acceptCredentials(rotated);
+      await eventually(async () => health.isUp() || undefined, 5000, "the watcher to see the credentials accepted");
+      assert.equal(await gauge(), 1);
+      assert.deepEqual(changes, [false, true]);
+      await mailer.send(mail("alice@example.test", "a2"));
+      assert.equal(guarded.countFor("alice@example.test"), 1, "a2 arrived; a1 never did");
+    } finally {
+      health.stop();
+      guarded.acceptCredentials(credentials);
+      await smtp.close?.();
+    }
+  });
+
+  it("goes down rather than send credentials in clear, and says which setting allows it", async () => {
+    const smtp = createSmtpMailer(urlWith(credentials), "Herald <herald@example.test>");
+    const { mailer, health, gauge } = watch(smtp);
+    try {
+      const attempts = guarded.authAttempts.length;
+      await failureOf(mailer.send(mail("alice@example.test", "c1")));
+      assert.equal(health.isUp(), false);
+      assert.equal(await gauge(), 0);
+      assert.match(
+        health.status().lastError ?? "",
+        /offers no STARTTLS; refusing to send credentials in clear \(set HERALD_SMTP_ALLOW_PLAINTEXT_AUTH=true/,
+      );
+      await new Promise((r) => setTimeout(r, 350)); // a few probes, each refused before AUTH
+      assert.equal(health.isUp(), false);
+      assert.equal(guarded.authAttempts.length, attempts, "an AUTH reached the server in clear");
+    } finally {
+      health.stop();
+      await smtp.close?.();
     }
   });
 });
@@ -172,6 +225,9 @@ describe("a delivery the notifier cannot handle at all", () => {
       table: createMemoryNotificationTable(),
       publicUrl: "http://localhost:8080",
       sendLeaseMs: 60_000,
+      maxAttempts: 5,
+      requeue: async () => assert.fail("nothing is requeued here"),
+      unsubscribeSecret: "test-unsubscribe-secret-of-at-least-32-characters",
     });
     const outcome = async (name: string) =>
       (await metrics.notifications.get()).values.find((v) => v.labels.outcome === name)?.value ?? 0;

@@ -324,7 +324,7 @@ describe("Prometheus scraping Herald in Dapr mode", () => {
 
   it("every alert expr parses, and every metric it reads has data", async () => {
     const rules = alertRules();
-    assert.equal(rules.length, 7);
+    assert.equal(rules.length, 8);
     const problems: string[] = [];
     for (const rule of rules) {
       const answer = await query(rule.expr);
@@ -339,8 +339,8 @@ describe("Prometheus scraping Herald in Dapr mode", () => {
     assert.deepEqual(problems, [], `\n${problems.join("\n")}`);
   });
 
-  it("on this healthy system the service-down, relay-stalled and mail-unreachable conditions are false", async () => {
-    for (const name of ["HeraldServiceDown", "HeraldRelayStalled", "HeraldMailServerUnreachable"]) {
+  it("on this healthy system the service-down, relay-stalled, mail-unreachable and digests-late conditions are false", async () => {
+    for (const name of ["HeraldServiceDown", "HeraldRelayStalled", "HeraldMailServerUnreachable", "HeraldDigestsLate"]) {
       const rule = alertRules().find((r) => r.alert === name)!;
       const answer = await query(rule.expr);
       assert.equal(answer.status, "success");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { QueueClient } from "@azure/storage-queue";
-import { createAzureQueueInspector, createRedisStreamInspector } from "@herald/core";
+import { createAzureQueueInspector, createRedisStreamInspector } from "@herald/core/adapters";
 import { createClient } from "redis";
 import { type Azurite, startAzurite } from "../support/azurite.ts";
 import { type Redis, startRedis } from "../support/redis.ts";

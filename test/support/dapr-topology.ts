@@ -25,12 +25,49 @@ export type DaprTopology = {
   store: EsdbTestServer;
   /** Stops the web (SIGKILL when `kill`) and starts it again, same settings (a new `web`). */
   restartWeb(options?: { kill?: boolean }): Promise<void>;
-  /** SIGKILLs the notifier process (its sidecar stays), then starts it again on the same port. */
-  restartNotifier(options?: { kill?: boolean }): Promise<void>;
+  /**
+   * SIGKILLs the notifier process (its sidecar stays), then starts it again on the same port,
+   * after `downMs` (default: at once).
+   */
+  restartNotifier(options?: { kill?: boolean; downMs?: number }): Promise<void>;
   /** Kills the event store (a crash) and starts it again after `downMs`, same port and data. */
   restartStore(options: { downMs: number }): Promise<void>;
   stop(): Promise<void>;
 };
+
+/**
+ * The notifier process and its daprd, started together: daprd waits for its app's port, and
+ * the app needs nothing from daprd to listen. Each is handed to `keep` as soon as it runs, so
+ * the caller can stop what started if the other fails. `start()` starts the process alone
+ * again, on the same ports (after a kill).
+ */
+export async function startNotifierBehindSidecar(options: {
+  resources: string;
+  componentEnv: Record<string, string>;
+  appEnv: Record<string, string>;
+  keep: <T extends { stop(): Promise<void> }>(name: "notifier" | "daprd notifier", part: T) => T;
+}) {
+  const [port, daprPort] = await Promise.all([freePort(), freePort()]);
+  const start = () =>
+    startProcess(
+      "notifier",
+      process.execPath,
+      ["--import", "tsx", "services/notifier/src/main.ts"],
+      { ...options.appEnv, APP_PORT: String(port), DAPR_HTTP_PORT: String(daprPort) },
+      answers(`http://127.0.0.1:${port}/healthz`),
+    );
+  const [sidecar, notifier] = await Promise.all([
+    startSidecar({
+      appId: "notifier",
+      appPort: port,
+      httpPort: daprPort,
+      resources: options.resources,
+      env: options.componentEnv,
+    }).then((s) => options.keep("daprd notifier", s)),
+    start().then((p) => options.keep("notifier", p)),
+  ]);
+  return { sidecar, notifier, port, start };
+}
 
 export async function startDaprTopology(options: {
   set: "local" | "azure";
@@ -47,26 +84,17 @@ export async function startDaprTopology(options: {
   // The store may have been restarted by then: stop the one running.
   const started: Array<{ stop(): Promise<void> }> = [{ stop: async () => (topology?.store ?? store).stop() }];
   try {
-    const [notifierPort, notifierDaprPort] = await Promise.all([freePort(), freePort()]);
-    const startNotifier = () =>
-      startProcess(
-        "notifier",
-        process.execPath,
-        ["--import", "tsx", "services/notifier/src/main.ts"],
-        { ...appEnv, APP_PORT: String(notifierPort), DAPR_HTTP_PORT: String(notifierDaprPort) },
-        answers(`http://127.0.0.1:${notifierPort}/healthz`),
-      );
-    // daprd waits for its app's port, and the app needs nothing from daprd to listen: start both.
-    const [notifierSidecar, notifier] = await Promise.all([
-      startSidecar({
-        appId: "notifier",
-        appPort: notifierPort,
-        httpPort: notifierDaprPort,
-        resources,
-        env: options.componentEnv,
-      }).then((s) => (started.push(s), s)),
-      startNotifier().then((p) => (started.push(p), p)),
-    ]);
+    const {
+      sidecar: notifierSidecar,
+      notifier,
+      port: notifierPort,
+      start: startNotifier,
+    } = await startNotifierBehindSidecar({
+      resources,
+      componentEnv: options.componentEnv,
+      appEnv,
+      keep: (_name, part) => (started.push(part), part),
+    });
     const webSidecar = await startSidecar({ appId: "web", resources, env: options.componentEnv });
     started.push(webSidecar);
     const webEnv = { ...appEnv, DAPR_HTTP_PORT: String(webSidecar.httpPort) };
@@ -81,8 +109,9 @@ export async function startDaprTopology(options: {
         await (kill ? running.web.kill() : running.web.stop());
         running.web = await startHerald({ ...webEnv, PORT: String(running.web.port) }, running.web.dataDir);
       },
-      async restartNotifier({ kill = true } = {}) {
+      async restartNotifier({ kill = true, downMs = 0 } = {}) {
         await (kill ? running.notifier.kill() : running.notifier.stop());
+        await new Promise((r) => setTimeout(r, downMs));
         running.notifier = { ...(await startNotifier()), port: notifierPort };
       },
       async restartStore({ downMs }) {

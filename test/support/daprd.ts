@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { answers, freePort, repoRoot, type RunningProcess, startProcess } from "./herald-process.ts";
 
 // Real daprd sidecars for integration tests. The binary comes from scripts/get-daprd.sh (the
@@ -59,7 +59,7 @@ export async function startSidecar(options: {
     "--metrics-port",
     String(metricsPort),
     "--resources-path",
-    join(repoRoot, options.resources),
+    resolve(repoRoot, options.resources),
     "--config",
     join(repoRoot, "components/config.yaml"),
     "--log-level",

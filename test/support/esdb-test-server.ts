@@ -123,6 +123,8 @@ class Store {
   nextPosition = FIRST_POSITION;
   private fd: number | null = null;
   onAppended: () => void = () => {};
+  private unsynced = false;
+  private syncing: Promise<void> | null = null;
 
   constructor(dataFile: string | undefined) {
     if (!dataFile) return;
@@ -257,7 +259,7 @@ class Store {
       const bytes = Buffer.from(`${JSON.stringify(line)}\n`, "utf8");
       let written = 0;
       while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written);
-      fsyncSync(this.fd);
+      this.unsynced = true;
     }
     this.apply(stream, events, position);
     const last = events[events.length - 1]!;
@@ -286,8 +288,31 @@ class Store {
     return first;
   }
 
+  /**
+   * Resolves once every append written so far is on disk. Group commit, as the real server
+   * does: the appends of one turn of the event loop share one fsync, and each is answered only
+   * after it. (Unlike the real server, a read in that same turn may already see them.)
+   */
+  durable(): Promise<void> {
+    if (!this.unsynced || this.fd === null) return this.syncing ?? Promise.resolve();
+    this.syncing ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.syncing = null;
+        this.unsynced = false;
+        try {
+          if (this.fd !== null) fsyncSync(this.fd);
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    return this.syncing;
+  }
+
   close() {
     if (this.fd === null) return;
+    if (this.unsynced) fsyncSync(this.fd);
     closeSync(this.fd);
     this.fd = null;
   }
@@ -545,8 +570,13 @@ export async function startEsdbTestServer(options: EsdbTestServerOptions = {}): 
           } else wrong.setExpectedNoStream(new Empty());
           response.setWrongExpectedVersion(wrong);
         }
-        callback(null, response);
-        if (outcome.ok) store.onAppended();
+        store.durable().then(
+          () => {
+            callback(null, response);
+            if (outcome.ok) store.onAppended();
+          },
+          (error: Error) => callback({ code: status.INTERNAL, details: `Write failed: ${error.message}` }),
+        );
       });
     },
 

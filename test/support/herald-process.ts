@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { createWriteStream, mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +10,9 @@ import { join } from "node:path";
 export const repoRoot = new URL("../../", import.meta.url).pathname;
 
 /** The command of package.json's "start" script, without npm in between (so kill hits Herald). */
-export const startCommand = ["--import", "tsx", "services/web/src/main.ts"];
+export const startCommand = ["--import", "tsx", "services/embedded/src/main.ts"];
+/** The web alone, as Dapr mode runs it (package.json's "web" script). */
+export const webCommand = ["--import", "tsx", "services/web/src/main.ts"];
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -52,7 +54,7 @@ export async function startProcess(
   ready: () => Promise<boolean>,
   timeoutMs = 60_000,
 ): Promise<RunningProcess> {
-  const { child, output } = spawnCaptured(command, args, env);
+  const { child, output } = spawnCaptured(command, args, env, name);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -92,14 +94,14 @@ export const answers = (url: string) => () =>
 
 export type HeraldProcess = RunningProcess & { url: string; port: number; dataDir: string };
 
-/** Herald's web (and, in embedded mode, its notifier), as `npm start` starts it. */
+/** Herald as `npm start` starts it (embedded), or its web alone when env says HERALD_MODE=dapr. */
 export async function startHerald(env: Record<string, string> = {}, dataDir = tempDir("data")): Promise<HeraldProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   const url = `http://127.0.0.1:${port}`;
   const running = await startProcess(
     "Herald",
     process.execPath,
-    startCommand,
+    env.HERALD_MODE === "dapr" ? webCommand : startCommand,
     { LOG_LEVEL: "info", ...env, PORT: String(port), HERALD_DATA_DIR: dataDir },
     answers(`${url}/readyz`),
   );
@@ -120,16 +122,31 @@ export async function startProcessToExit(args: string[], env: Record<string, str
   return { code, output: output() };
 }
 
-/** Spawns in the repo root with the test's environment plus `env`, keeping all it prints. */
-function spawnCaptured(command: string, args: string[], env: Record<string, string>) {
+/**
+ * Spawns in the repo root with the test's environment plus `env`, keeping all it prints. With
+ * HERALD_PROCESS_LOG_DIR set, each named process's output also goes to `<dir>/<name>.log`
+ * (scripts/dapr-local.ts shows developers where to look; a failing suite can be read after).
+ */
+function spawnCaptured(command: string, args: string[], env: Record<string, string>, name?: string) {
   const child = spawn(command, args, {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let printed = "";
-  child.stdout!.on("data", (d) => (printed += d));
-  child.stderr!.on("data", (d) => (printed += d));
+  const logDir = process.env.HERALD_PROCESS_LOG_DIR;
+  const file = logDir && name ? createWriteStream(join(logDir, `${name.replaceAll(" ", "-")}.log`), { flags: "a" }) : null;
+  const keep = (d: Buffer) => {
+    printed += d;
+    if (file) {
+      file.write(d);
+      // It is all in the file: a long-running process keeps only its recent output in memory.
+      if (printed.length > 4_000_000) printed = printed.slice(-1_000_000);
+    }
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  child.once("exit", () => file?.end());
   return { child, output: () => printed };
 }
 

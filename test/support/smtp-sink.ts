@@ -13,11 +13,17 @@ export type SinkOptions = {
   delayMs?: number;
   /** Let this many messages start, then hold every later one at MAIL FROM until release(). */
   holdAfter?: number;
+  /** Require AUTH with these credentials: 530 to a client that sends without, 535 to others. Unset: any AUTH is accepted. */
+  credentials?: { user: string; pass: string };
 };
 
 export type SmtpSink = {
   url: string;
   messages: ParsedMail[];
+  /** The username of every AUTH that reached the server, in clear: the sink offers no STARTTLS. */
+  authAttempts: string[];
+  /** Accepts only these credentials from now on (535 to others). */
+  acceptCredentials(credentials: { user: string; pass: string }): void;
   /** Messages per recipient address. */
   countFor(address: string): number;
   /** How many messages carried this X-Herald-Notification-Id. */
@@ -38,6 +44,8 @@ export type SmtpSink = {
 
 export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink> {
   const messages: ParsedMail[] = [];
+  const authAttempts: string[] = [];
+  let credentials = options.credentials;
   let refused = 0;
   let refusal = options.refuseFirst;
   let rejected = new Set(options.rejectRecipients ?? []);
@@ -45,9 +53,16 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
   let holding = options.holdAfter !== undefined;
   const held: Array<() => void> = [];
   const serverOptions: SMTPServerOptions = {
-    authOptional: true,
+    authOptional: !options.credentials,
+    // No STARTTLS, yet AUTH offered: a server a client could hand its password to in clear.
     disabledCommands: ["STARTTLS"],
     logger: false,
+    onAuth(auth, _session, callback) {
+      authAttempts.push(auth.username ?? "");
+      if (!credentials || (auth.username === credentials.user && auth.password === credentials.pass))
+        return callback(null, { user: auth.username });
+      callback(Object.assign(new Error("Authentication credentials invalid"), { responseCode: 535 }));
+    },
     onMailFrom(_address, _session, callback) {
       started += 1;
       const proceed = () => (options.delayMs ? setTimeout(() => callback(), options.delayMs) : callback());
@@ -100,6 +115,10 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
   return {
     url: `smtp://127.0.0.1:${port}`,
     messages,
+    authAttempts,
+    acceptCredentials(accepted) {
+      credentials = accepted;
+    },
     countFor: (address) => messages.filter((m) => addresses(m).includes(address.toLowerCase())).length,
     countNotification: (id) => messages.filter((m) => m.headers.get("x-herald-notification-id") === id).length,
     rejectRecipients(addresses) {

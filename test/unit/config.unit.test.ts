@@ -28,3 +28,17 @@ it("names every variable with a bad value", () => {
 it("treats an empty variable as unset", () => {
   assert.equal(loadConfig({ SMTP_URL: "", PORT: "" }).PORT, 8080);
 });
+
+it("sends SMTP credentials in clear only when HERALD_SMTP_ALLOW_PLAINTEXT_AUTH=true", () => {
+  assert.equal(loadConfig({}).HERALD_SMTP_ALLOW_PLAINTEXT_AUTH, false);
+  assert.equal(loadConfig({ HERALD_SMTP_ALLOW_PLAINTEXT_AUTH: "true" }).HERALD_SMTP_ALLOW_PLAINTEXT_AUTH, true);
+  assert.equal(loadConfig({ HERALD_SMTP_ALLOW_PLAINTEXT_AUTH: "false" }).HERALD_SMTP_ALLOW_PLAINTEXT_AUTH, false);
+  assert.throws(
+    () => loadConfig({ HERALD_SMTP_ALLOW_PLAINTEXT_AUTH: "yes" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, ["HERALD_SMTP_ALLOW_PLAINTEXT_AUTH: must be true or false"]);
+      return true;
+    },
+  );
+});

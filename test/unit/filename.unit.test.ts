@@ -20,3 +20,11 @@ it("keeps unicode, normalised, and cuts at 255 characters without splitting one"
   assert.equal(Array.from(long).length, 255);
   assert.equal(long, "😀".repeat(255));
 });
+
+it("drops bidi overrides and zero-width characters, so the name shows as it will be read", () => {
+  assert.equal(sanitizeFilename("invoice\u202etxt.exe"), "invoicetxt.exe");
+  assert.equal(sanitizeFilename("pay\u200bpal\u2066.pdf\u2069"), "paypal.pdf");
+  assert.equal(sanitizeFilename("\u202e\u200f"), "unnamed");
+  // Right-to-left scripts need none of them: Hebrew and Arabic names are kept as typed.
+  assert.equal(sanitizeFilename("דוח שנתי.pdf"), "דוח שנתי.pdf");
+});

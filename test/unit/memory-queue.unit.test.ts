@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { createMemoryQueue, type DeliveryStatus, type NotificationMessage } from "@herald/core";
+import { type DeliveryStatus, type NotificationMessage } from "@herald/core";
+import { createMemoryQueue } from "@herald/core/adapters";
 
 const message = (notificationId: string): NotificationMessage => ({
   version: 1,

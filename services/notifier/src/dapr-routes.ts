@@ -1,25 +1,29 @@
 import express, { type Request, type Response } from "express";
-import { type DeliveryStatus, type Logger, daprComponents } from "@herald/core";
-import type { DaprClient } from "@dapr/dapr";
-import type { Notifier } from "./notifier.ts";
+import { type DeliveryStatus, type DigestRun, type Logger, type PoisonQueue, daprComponents } from "@herald/core";
+import type { Notifier } from "./deliver-notification.ts";
 
 // How the notifier's sidecar reaches it, in Dapr mode:
 // - pub/sub (components/local): declarative subscriptions deliver CloudEvents to
 //   /notifications, and to /notifications-dead once resiliency's retries are used up;
 // - the Storage Queue input binding (components/azure): deliveries to /notification-queue,
 //   with the queue's dequeueCount in a header; Storage Queues have no dead letters of their
-//   own, so after maxAttempts deliveries the message is moved to the poison queue here.
+//   own, so after maxAttempts deliveries the message is handed to the notifier's deadLetter,
+//   and moved to the poison queue here if it was dead-lettered.
+// - the cron input binding (components/*/digest-schedule.yaml): a call to /digest-schedule on
+//   every replica, every minute, that requests the digests due (see application/digests.ts).
 // Every route answers with an explicit status: a failure is never acknowledged as success.
 
 export function daprRoutes({
   notifier,
-  dapr,
+  poisonQueue,
   logger,
   maxAttempts,
   isPaused,
+  runDigests,
 }: {
   notifier: Notifier;
-  dapr: DaprClient;
+  /** Where the binding route moves messages it gives up on (Storage Queues have no dead letters). */
+  poisonQueue: PoisonQueue;
   logger: Logger;
   maxAttempts: number;
   /**
@@ -28,6 +32,8 @@ export function daprRoutes({
    * is claimed for a send that cannot succeed.
    */
   isPaused: () => boolean;
+  /** Requests the digests that are due (DigestRunner.runDigests). */
+  runDigests: () => Promise<DigestRun>;
 }) {
   const router = express.Router();
   // Read as text whatever the content type, and parsed here: a body that is not JSON is a
@@ -59,17 +65,34 @@ export function daprRoutes({
     const message = bodyOf(req);
     const status = await safely(async () => {
       if (dequeueCount > maxAttempts) {
-        await dapr.binding.send(daprComponents.poison, "create", message);
-        await notifier.deadLetter(message, `moved to the poison queue after ${dequeueCount - 1} deliveries`);
+        // Recorded first, then moved: if the move fails, the redelivery finds it dead-lettered
+        // and moves it then. A message published again instead (see Notifier.deadLetter) is
+        // simply deleted here.
+        const outcome = await notifier.deadLetter(message, `moved to the poison queue after ${dequeueCount - 1} deliveries`);
+        if (outcome === "dead-lettered") await poisonQueue.put(message);
         return "SUCCESS";
       }
       const handled = await notifier.handle(message);
       // Storage Queues have no dead letters: a message the notifier dropped (and recorded)
       // goes to the poison queue too, where an operator can read it.
-      if (handled === "DROP") await dapr.binding.send(daprComponents.poison, "create", message);
+      if (handled === "DROP") await poisonQueue.put(message);
       return handled;
     });
     res.status(status === "RETRY" ? 500 : 200).json({ status });
+  });
+
+  // One run at a time on this replica: a tick that comes while a run is under way (a slow log)
+  // is answered when that run ends; the run covers it. A failed run is the next tick's to
+  // repeat: the cron binding does not retry, and nothing was half-done (see digests.ts).
+  let digestRun: Promise<DigestRun> | null = null;
+  router.post(`/${daprComponents.digestSchedule}`, async (_req, res) => {
+    digestRun ??= runDigests().finally(() => (digestRun = null));
+    try {
+      res.status(200).json(await digestRun);
+    } catch (error) {
+      logger.warn({ err: error }, "digest run failed; the next tick tries again");
+      res.status(500).json({ status: "error" });
+    }
   });
 
   async function safely(work: () => Promise<DeliveryStatus>): Promise<DeliveryStatus> {

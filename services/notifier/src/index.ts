@@ -1,2 +1,10 @@
-export { createNotifier, type Notifier, type NotifierDeps } from "./notifier.ts";
-export { renderUploadEmail, formatSize, oneLine, type UploadEmailContext } from "./templates.ts";
+export { startNotifier, type NotifierOptions } from "./start-notifier.ts";
+export { createNotifier, type Notifier, type NotifierDeps } from "./deliver-notification.ts";
+export {
+  renderUploadEmail,
+  renderDigestEmail,
+  formatSize,
+  oneLine,
+  type UploadEmailContext,
+  type DigestEmailContext,
+} from "./templates.ts";

@@ -1,54 +1,65 @@
 import { randomUUID } from "node:crypto";
 import express, { type RequestHandler } from "express";
-import helmet from "helmet";
 import {
-  type BlobStore,
-  type Directory,
-  type EventLog,
-  ForbiddenError,
+  ConflictError,
   isValidTraceparent,
   type Logger,
   type Metrics,
-  type Notification,
   newTraceparent,
-  NotFoundError,
-  readNotification,
-  type ReadModels,
-  type RecordedEvent,
+  type NotificationCommands,
   UnavailableError,
   withLogContext,
-  addLogContext,
 } from "@herald/core";
-import { authenticate, currentUser, requireGroupRole } from "./auth.ts";
+import type { OutboxMailer } from "@herald/core/adapters";
+import {
+  authenticate,
+  createSignIn,
+  currentUser,
+  requireSignedIn,
+  safeReturnTo,
+  sessionContext,
+  type SignInSettings,
+} from "./auth/index.ts";
+import { notificationRoutes } from "./notification-routes.ts";
+import { outboxRoutes } from "./outbox-routes.ts";
+import { activityRoutes } from "./pages/activity-routes.ts";
+import { loadAssets } from "./pages/assets.ts";
+import { pageRoutes, type PageSignIn } from "./pages/page-routes.ts";
+import { securityHeaders } from "./pages/security-headers.ts";
+import { preferenceRoutes } from "./preference-routes.ts";
 import { problemHandler, unknownRoute } from "./problems.ts";
-import { receiveUpload } from "./receive-upload.ts";
-import { recordUpload } from "./record-upload.ts";
-import { redrive } from "./redrive.ts";
 import { revokeToken } from "./revoke-token.ts";
-import { uiRoutes } from "./ui.ts";
+import { unsubscribeRoutes } from "./unsubscribe-routes.ts";
+import { uploadRoutes, type UploadRoutesDeps } from "./upload-routes.ts";
 
-export type WebDeps = {
-  log: EventLog;
-  blobs: BlobStore;
-  directory: Directory;
-  readModels: ReadModels;
-  metrics: Metrics;
-  logger: Logger;
-  maxUploadBytes: number;
-  uploadIdleTimeoutMs: number;
+// The web's HTTP surface: health, metrics, the /api routes behind bearer authentication, the
+// page, and the one error handler that turns every error into problem+json.
+
+export type WebDeps = UploadRoutesDeps & {
+  commands: NotificationCommands;
   /** True once the read models have replayed the log; /readyz waits for it. */
   isCaughtUp: () => boolean;
   /** The local outbox, when mail is not sent to an SMTP server. */
-  outbox?: Parameters<typeof uiRoutes>[0]["outbox"];
+  outbox?: OutboxMailer;
+  /** Failed authentications a client address may make per minute before it gets 429. */
+  authFailuresPerMinute: number;
+  /** Verifies the one-click unsubscribe links the notifier signs (HERALD_UNSUBSCRIBE_SECRET). */
+  unsubscribeSecret: string;
+  /** Sessions, the identity provider, dev sign-in (auth/settings.ts). */
+  signIn: SignInSettings;
+  /** Which proxies' X-Forwarded-* to believe (HERALD_TRUST_PROXY): express's `trust proxy`. */
+  trustProxy: boolean | number | string[];
 };
 
 export function createWebApp(deps: WebDeps) {
-  const { log, blobs, directory, readModels, metrics, logger } = deps;
+  const { log, directory, readModels, metrics, logger } = deps;
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", false);
-  app.use(helmet());
+  app.set("trust proxy", deps.trustProxy);
+  app.use(securityHeaders);
   app.use(requestContext(metrics, logger));
+  const assets = loadAssets();
+  app.use(assets.routes());
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -64,13 +75,26 @@ export function createWebApp(deps: WebDeps) {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
+  // Every page and API request from here on knows its session (if any) and its CSRF token.
+  const signIn = createSignIn({ directory, settings: deps.signIn, logger });
+  app.use(sessionContext(directory, deps.signIn.session));
+
   const api = express.Router();
-  api.use(authenticate(directory, readModels.isTokenRevoked));
+  api.use(
+    authenticate(directory, {
+      isRevoked: readModels.isTokenRevoked,
+      metrics,
+      failuresPerMinute: deps.authFailuresPerMinute,
+      verifyAccessToken: signIn.verifyAccessToken,
+    }),
+  );
 
   // Revokes the token this request carries (it leaked, or a device is given up): from the
   // answer on, this instance refuses it; other instances as soon as they read the event.
   api.delete("/me/token", async (_req, res) => {
     const user = currentUser(res);
+    if (res.locals.credential !== "token")
+      throw new ConflictError("Only a static bearer token can be revoked here; a session ends with sign-out.");
     const { position } = await revokeToken(
       log,
       {
@@ -88,100 +112,55 @@ export function createWebApp(deps: WebDeps) {
     res.status(204).end();
   });
 
-  api.post("/groups/:groupId/uploads", async (req, res) => {
-    const user = currentUser(res);
-    const group = requireGroupRole(directory, req.params.groupId, user, "member");
-    const file = await receiveUpload(req, {
-      blobs,
-      groupId: group.id,
-      maxBytes: deps.maxUploadBytes,
-      idleTimeoutMs: deps.uploadIdleTimeoutMs,
-    });
-    addLogContext({ uploadId: file.uploadId });
-    const traceparent = res.locals.traceparent as string;
-    const accepted = await recordUpload({ log, blobs, directory }, { file, group, uploader: user, traceparent });
-    metrics.uploads.inc();
-    metrics.uploadBytes.inc(file.size);
-    logger.info({ size: file.size, recipients: accepted.notifications.length }, "upload accepted");
-    res.status(202).location(`/api/groups/${group.id}/uploads/${file.uploadId}`).json(accepted);
-  });
+  api.use(preferenceRoutes({ log, directory, readModels, metrics, logger }));
+  api.use(uploadRoutes(deps));
+  api.use(notificationRoutes({ directory, readModels, commands: deps.commands, logger }));
 
-  api.get("/groups/:groupId/uploads", (req, res) => {
-    const group = requireGroupRole(directory, req.params.groupId, currentUser(res), "member");
-    res.json({ items: readModels.uploadsOfGroup(group.id).map(({ blobKey: _, ...upload }) => upload) });
-  });
+  api.use(activityRoutes({ directory, readModels, commands: deps.commands }));
 
-  api.get("/groups/:groupId/uploads/:uploadId", (req, res) => {
-    const group = requireGroupRole(directory, req.params.groupId, currentUser(res), "member");
-    const upload = readModels.upload(req.params.uploadId);
-    if (!upload || upload.groupId !== group.id)
-      throw new NotFoundError(`No upload ${req.params.uploadId} in ${group.id}.`);
-    const { blobKey: _, ...view } = upload;
-    res.json(view);
-  });
-
-  api.get("/groups/:groupId/uploads/:uploadId/content", async (req, res) => {
-    const group = requireGroupRole(directory, req.params.groupId, currentUser(res), "member");
-    const upload = readModels.upload(req.params.uploadId);
-    if (!upload || upload.groupId !== group.id)
-      throw new NotFoundError(`No upload ${req.params.uploadId} in ${group.id}.`);
-    const content = await blobs.get(upload.blobKey);
-    res.attachment(upload.filename).type("application/octet-stream").set("Content-Length", String(upload.size));
-    content.pipe(res);
-  });
-
-  api.get("/groups/:groupId/notifications", (req, res) => {
-    const group = requireGroupRole(directory, req.params.groupId, currentUser(res), "admin");
-    res.json({ items: readModels.notificationsOfGroup(group.id).map(toView) });
-  });
-
-  const adminNotification: RequestHandler = (req, res, next) => {
-    const id = String(req.params.id);
-    const notification = readModels.notification(id);
-    if (!notification) throw new NotFoundError(`No notification ${id}.`);
-    const group = directory.group(notification.groupId);
-    if (!group?.admins.includes(currentUser(res).id)) {
-      throw new ForbiddenError(`Only admins of the notification's group may read it.`);
-    }
-    res.locals.notification = notification;
-    next();
-  };
-
-  api.get("/notifications/:id", adminNotification, (_req, res) => {
-    res.json(toView(res.locals.notification));
-  });
-
-  api.post("/notifications/:id/redrive", adminNotification, async (_req, res) => {
-    const notification = res.locals.notification as Notification;
-    const redriven = await redrive(log, notification, currentUser(res).id, res.locals.traceparent as string);
-    logger.info({ notificationId: notification.notificationId, from: notification.status }, "notification redriven");
-    res.status(202).json(toView(redriven));
-  });
-
-  api.get("/notifications/:id/history", adminNotification, async (_req, res) => {
-    const { notificationId, uploadId } = res.locals.notification;
-    const found = await readNotification(log, uploadId, notificationId);
-    res.json({ items: (found?.events ?? []).map(toHistoryItem) });
-  });
+  if (deps.outbox) api.use(outboxRoutes(deps.outbox));
 
   app.use("/api", api);
-  app.use(uiRoutes({ outbox: deps.outbox }));
+  // Outside /api: the link in an email works without sign-in; its signed token is the credential.
+  app.use(
+    unsubscribeRoutes({
+      log,
+      directory,
+      readModels,
+      metrics,
+      logger,
+      secret: deps.unsubscribeSecret,
+      failuresPerMinute: deps.authFailuresPerMinute,
+    }),
+  );
+  app.use(signIn.routes);
+  const pageSignIn: PageSignIn = { requireSignedIn, signInOptions: signIn.signInOptions, safeReturnTo };
+  app.use(
+    pageRoutes({
+      directory,
+      readModels,
+      commands: deps.commands,
+      outbox: deps.outbox,
+      assets,
+      signIn: pageSignIn,
+      logger,
+      log,
+      metrics,
+    }),
+  );
   app.use(unknownRoute);
   app.use(problemHandler(logger));
   return app;
 }
 
-/** A notification as the API shows it. */
-const toView = ({ groupId: _g, recipientId: _r, queuedAt: _q, ...view }: Notification) => view;
-
-const toHistoryItem = (event: RecordedEvent) => ({
-  type: event.type,
-  occurredAt: event.metadata.occurredAt,
-  data: event.data,
-  traceparent: event.metadata.traceparent ?? null,
-});
-
-/** Request id, traceparent and HTTP metrics for every request; all log lines inside carry them. */
+/**
+ * Request id, traceparent and HTTP metrics for every request; all log lines inside carry them.
+ *
+ * The metrics' `route` label is bounded, never the raw path: the template of the route that
+ * matched, with its mount path (`/api/groups/:groupId/uploads`); for a request under /api that
+ * matched none, `/api (unauthenticated)` when authentication refused it (it runs before any
+ * route is matched) and `/api (unmatched)` otherwise; `unmatched` for any other path.
+ */
 function requestContext(metrics: Metrics, logger: Logger): RequestHandler {
   return (req, res, next) => {
     const incoming = req.get("traceparent");
@@ -189,10 +168,31 @@ function requestContext(metrics: Metrics, logger: Logger): RequestHandler {
     res.locals.traceparent = traceparent;
     const requestId = randomUUID();
     res.set("X-Request-Id", requestId);
+
+    // The template is taken when express matches the route, while req.baseUrl is the
+    // router's mount path: an error then leaves the router for the problem handler, which
+    // resets req.baseUrl and would drop the /api prefix.
+    let matchedRoute: string | null = null;
+    let route: { path: string } | undefined;
+    Object.defineProperty(req, "route", {
+      configurable: true,
+      enumerable: true,
+      get: () => route,
+      set(value: { path: string }) {
+        route = value;
+        matchedRoute = `${req.baseUrl}${value.path}`;
+      },
+    });
+    /** Where a request that no route took stopped. */
+    const unmatchedLabel = () => {
+      // Express matches paths case-insensitively: /API/... is routed to the API too.
+      if (!/^\/api(\/|\?|$)/i.test(req.originalUrl)) return "unmatched";
+      return res.locals.user ? "/api (unmatched)" : "/api (unauthenticated)";
+    };
+
     const stop = metrics.httpRequestDuration.startTimer({ method: req.method });
     res.on("finish", () => {
-      const route = req.route ? `${req.baseUrl}${req.route.path}` : "unmatched";
-      stop({ route, status: String(res.statusCode) });
+      stop({ route: matchedRoute ?? unmatchedLabel(), status: String(res.statusCode) });
       if (res.statusCode >= 500) logger.warn({ status: res.statusCode, path: req.path }, "request failed");
     });
     withLogContext({ requestId, traceparent }, next);

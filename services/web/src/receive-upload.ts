@@ -8,6 +8,7 @@ import {
   PayloadTooLargeError,
   RequestTimeoutError,
   UnsupportedMediaTypeError,
+  withoutInvisibleFormatting,
 } from "@herald/core";
 
 // Streams the one `file` part of a multipart request to the blob store while computing its
@@ -26,9 +27,6 @@ export type ReceivedFile = {
 
 export type ReceiveOptions = { blobs: BlobStore; groupId: string; maxBytes: number; idleTimeoutMs: number };
 
-/** How long a rejected body is still read (and dropped) before the connection is closed. */
-const lingerMs = 5000;
-
 /** Parts a legitimate upload form would ever send; more is a multipart bomb. */
 const maxParts = 20;
 
@@ -44,10 +42,13 @@ export async function receiveUpload(
 
   let parser: busboy.Busboy;
   try {
+    // busboy's fileSize and parts limits fire on reaching the limit, not on going past it:
+    // set one above the documented maximum, so a file of exactly maxBytes (or a request of
+    // exactly maxParts parts) is accepted and 'limit' / 'partsLimit' mean "over".
     parser = busboy({
       headers: req.headers,
       defParamCharset: "utf8",
-      limits: { fileSize: maxBytes, files: 1, parts: maxParts, fieldSize: 64 * 1024 },
+      limits: { fileSize: maxBytes + 1, files: 1, parts: maxParts + 1, fieldSize: 64 * 1024 },
     });
   } catch (error) {
     throw new BadRequestError(`Malformed multipart request: ${(error as Error).message}`);
@@ -64,28 +65,11 @@ export async function receiveUpload(
       if (failure) return;
       failure = error;
       req.unpipe(parser);
-      // Nothing more is parsed or stored. A stalled body is cut off at once (there is nothing
-      // to read). Any other rejected body is read and dropped, for at most a few seconds, and
-      // the answer waits until it has been: the answer closes the connection, and closing a
-      // socket the client is still writing to resets it, so the client would see a reset
-      // instead of its 413.
-      let drained: Promise<unknown> = Promise.resolve();
-      if (error instanceof RequestTimeoutError) {
-        req.pause();
-      } else if (!req.complete) {
-        req.resume();
-        drained = new Promise((done) => {
-          req.once("end", done);
-          req.once("close", done);
-          setTimeout(() => {
-            if (!req.complete) req.destroy();
-            done(undefined);
-          }, lingerMs).unref();
-        });
-      }
+      // Nothing more is parsed or stored. The rest of the body is the problem handler's: it
+      // reads and drops it for a moment before answering and closing (problems.ts).
       body?.destroy(error);
       const cleanup = stored ? stored.catch(() => undefined) : Promise.resolve();
-      void Promise.all([cleanup.then(() => blobs.delete(blobKey)), drained]).finally(() => finish());
+      void cleanup.then(() => blobs.delete(blobKey)).finally(() => finish());
     };
     const finish = () => {
       if (settled) return;
@@ -144,13 +128,14 @@ export async function receiveUpload(
 }
 
 /**
- * What is kept of a client's filename: the last path segment, NFC, no control characters,
- * at most 255 characters. It is only ever shown (escaped), never used as a storage path.
+ * What is kept of a client's filename: the last path segment, NFC, no control characters and
+ * no invisible formatting (bidi overrides, zero-width characters: the page, the API, the
+ * download and the email all show the name as it will be read), at most 255 characters. It is
+ * only ever shown (escaped), never used as a storage path.
  */
 export function sanitizeFilename(raw: string | undefined): string {
   const base = (raw ?? "").split(/[/\\]/).pop() ?? "";
-  const clean = base
-    .normalize("NFC")
+  const clean = withoutInvisibleFormatting(base.normalize("NFC"))
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, "")
     .trim()
     .replace(/^\.+$/, "");

@@ -1,4 +1,5 @@
-import { createLogger, loadConfig, openEventLog, seedOf, startupStep, tokenHash } from "@herald/core";
+import { ConfigError, createLogger, loadConfig, runCommand } from "@herald/core";
+import { openEventLog, seedOf, tokenHash } from "@herald/core/adapters";
 import { revokeToken } from "./revoke-token.ts";
 
 // `npm run revoke-token -- <userId> [reason]`: for an operator whose user's token leaked.
@@ -10,19 +11,18 @@ if (!userId) {
   console.error("usage: npm run revoke-token -- <userId> [reason]");
   process.exit(2);
 }
-const config = startupStep(() => loadConfig());
-const logger = createLogger(config.LOG_LEVEL, "herald-revoke-token");
-const user = startupStep(() => {
-  const found = seedOf(config).users.find((u) => u.id === userId);
-  if (!found) throw new Error(`HERALD_SEED: no user ${userId}`);
-  return found;
+await runCommand(async () => {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, "herald-revoke-token");
+  const user = seedOf(config).users.find((u) => u.id === userId);
+  if (!user) throw new ConfigError(`HERALD_SEED: no user ${userId}`);
+  const { store: log } = openEventLog(config);
+  const { position } = await revokeToken(log, {
+    userId,
+    tokenHash: tokenHash(user.token),
+    revokedBy: "operator",
+    reason,
+  });
+  logger.info({ userId, position: position.toString() }, "token revoked");
+  await log.close();
 });
-const log = startupStep(() => openEventLog(config));
-const { position } = await revokeToken(log, {
-  userId,
-  tokenHash: tokenHash(user.token),
-  revokedBy: "operator",
-  reason,
-});
-logger.info({ userId, position: position.toString() }, "token revoked");
-await log.close();

@@ -1,0 +1,1 @@
+export { startEmbedded } from "./start-embedded.ts";

@@ -1,0 +1,1 @@
+export { startWeb, type RunningWeb, type WebOptions } from "./start-web.ts";

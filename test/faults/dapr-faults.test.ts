@@ -31,6 +31,10 @@ before(async () => {
       LOG_LEVEL: process.env.FAULT_LOG_LEVEL ?? "warn",
       HERALD_UPLOADS_PER_USER_PER_MINUTE: "1000000",
       HERALD_UPLOADS_PER_GROUP_PER_MINUTE: "1000000",
+      // Longer than anything these faults legitimately hold a notification quiet for (a 60 s
+      // SMTP outage, a 40 s notifier outage, a 60 s send lease left by a kill): a requeue
+      // here means the queue lost a message, and each scenario reports how many.
+      HERALD_STALL_AFTER_MS: "90000",
     },
   });
 });
@@ -92,7 +96,17 @@ async function settle(ids: string[], timeoutMs: number) {
   );
   const duplicates = ids.reduce((n, id) => n + Math.max(0, sink.countNotification(id) - 1), 0);
   const sent = ids.length - lost;
-  return { sent, lost, duplicates, settleSeconds: Math.round(allInMs / 100) / 10, lostStates };
+  if (lost > 0) lostStates.push(`notifier sidecar warned: ${sidecarWarnings()}`);
+  const stalledRequeued = await webCounter("herald_stalled_notifications_requeued_total");
+  return {
+    sent,
+    lost,
+    duplicates,
+    settleSeconds: Math.round(allInMs / 100) / 10,
+    stalledRequeued,
+    ...(stalledRequeued > 0 ? { stalled: stalledStates() } : {}),
+    lostStates,
+  };
 }
 
 /**
@@ -102,9 +116,14 @@ async function settle(ids: string[], timeoutMs: number) {
  */
 function whereInQueue(notificationId: string): string {
   // redis-cli --json answers JSON (an error, such as a stream never created, is not: null).
+  // The whole stream is read (thousands of entries): no buffer limit. A diagnosis that fails
+  // says so and lets the assertion report the loss.
   const redisJson = <T>(...args: string[]): T | null => {
-    const out = execFileSync("redis-cli", ["-p", String(redis.port), "--json", ...args], { encoding: "utf8" });
     try {
+      const out = execFileSync("redis-cli", ["-p", String(redis.port), "--json", ...args], {
+        encoding: "utf8",
+        maxBuffer: 1 << 30,
+      });
       return JSON.parse(out) as T;
     } catch {
       return null;
@@ -138,6 +157,46 @@ function whereInQueue(notificationId: string): string {
     .flatMap((output) => output.split("\n"))
     .filter((line) => line.includes(notificationId));
   return `${parts.join("; ")}; notifier logged: ${logged.length > 0 ? logged.join(" | ") : "nothing"}`;
+}
+
+/** A counter of the web's /metrics (0 when absent; the web's own since it last started). */
+async function webCounter(name: string): Promise<number> {
+  const text = await fetch(`${herald.web.url}/metrics`)
+    .then((r) => r.text())
+    .catch(() => "");
+  return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+}
+
+/**
+ * The notifications the stall watch queued again (the web logs a sample at warn), and where
+ * their first messages were in Redis: what a queue that lost a message left behind.
+ */
+function stalledStates(): string[] {
+  const sample = herald.web
+    .output()
+    .split("\n")
+    .filter((line) => line.includes("queued stalled notifications again"))
+    .flatMap((line) => {
+      try {
+        return (JSON.parse(line) as { sample?: string[] }).sample ?? [];
+      } catch {
+        return [];
+      }
+    });
+  return [...new Set(sample)].slice(0, 3).map((id) => `${id}: ${whereInQueue(id)}`);
+}
+
+/** What the notifier's sidecar warned about deliveries, counted by kind (message ids elided). */
+function sidecarWarnings(): string {
+  // What the notifier's sidecar said went wrong with deliveries (it names Redis message ids).
+  const sidecarErrors = herald.notifierSidecar
+    .output()
+    .split("\n")
+    .filter((line) => /level=(error|warning)/.test(line))
+    .map((line) => line.replace(/^.*msg="([^"]*)".*$/, "$1").replace(/[0-9]+-[0-9]+/g, "<id>"));
+  const errorCounts = new Map<string, number>();
+  for (const line of sidecarErrors) errorCounts.set(line, (errorCounts.get(line) ?? 0) + 1);
+  return [...errorCounts].map(([line, n]) => `${n}× ${line.slice(0, 200)}`).join(" | ") || "nothing";
 }
 
 /** Each notification as its admin reads it through the API (status, attempts, lastError). */

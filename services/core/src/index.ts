@@ -5,6 +5,7 @@ export * from "./domain/index.ts";
 export * from "./ports/index.ts";
 export * from "./application/notification-commands.ts";
 export * from "./application/relay.ts";
+export * from "./application/stall-watch.ts";
 export * from "./application/read-models.ts";
 export * from "./application/digest-window.ts";
 export * from "./application/digests.ts";

@@ -12,7 +12,9 @@ import {
   relayCheckpoint,
   type Running,
   type SharedPlatform,
+  queueNotification,
   startRelay,
+  startStallWatch,
   type QueueStats,
   unsubscribeSecret,
   type WorkQueue,
@@ -79,8 +81,26 @@ export async function startWeb(config: Config, shared: WebOptions = {}): Promise
   const inspector = openQueueInspector(config);
   const queueStats = inspector?.stats ?? shared.queue?.stats;
   if (queueStats) metrics.trackQueue(queueStats);
-  const startRelayHere = () =>
-    startRelay({ log, commands, checkpoints: store, queue, metrics, logger: logger.child({ component: "relay" }) });
+  // The relay queues what is requested; the stall watch queues again what the queue lost.
+  const startRelayHere = async () => {
+    const relay = await startRelay({
+      log,
+      commands,
+      checkpoints: store,
+      queue,
+      metrics,
+      logger: logger.child({ component: "relay" }),
+    });
+    const stallWatch = startStallWatch({
+      stalled: readModels.stalled,
+      requeue: ({ message }, reason) =>
+        queueNotification({ commands, queue }, message, { traceparent: message.traceparent, reason }),
+      stallAfterMs: config.HERALD_STALL_AFTER_MS,
+      metrics,
+      logger: logger.child({ component: "stall-watch" }),
+    });
+    return { stop: () => Promise.all([stallWatch.stop(), relay.stop()]).then(() => undefined) };
+  };
   // Embedded mode has one web. In Dapr mode web replicas scale out, and the relay runs in the
   // one that holds its lease: two relays would queue every notification twice.
   const relay = shared.queue

@@ -25,8 +25,20 @@ export type PreferencesView = {
   history: Array<NotificationPreferenceSet["data"] & { at: string }>;
 };
 
-/** Where a notification's events are: its request sits in the upload stream. */
-type NotificationEntry = { state: Notification; requestPosition: bigint; traceparent?: string };
+/**
+ * Where a notification's events are (its request sits in the upload stream), and when and what
+ * its last event was: what the stall watch looks at.
+ */
+type NotificationEntry = {
+  state: Notification;
+  requestPosition: bigint;
+  traceparent?: string;
+  lastEventAt: number;
+  lastEventType: string;
+};
+
+/** An unfinished notification nothing has been recorded for since `quietSince`. */
+export type StalledNotification = { message: NotificationMessage; lastEvent: string; quietForMs: number };
 
 export function createReadModels() {
   const uploads = new Map<string, UploadView & { blobKey: string }>();
@@ -34,6 +46,8 @@ export function createReadModels() {
   const bytesByGroup = new Map<string, number>();
   const notifications = new Map<string, NotificationEntry>();
   const notificationIdsByGroup = new Map<string, string[]>();
+  /** Ids of notifications that are not final: the few the stall watch scans. */
+  const unfinishedIds = new Set<string>();
   const revokedTokenHashes = new Set<string>();
   const preferences = new Map<string, PreferencesView>();
   let position: bigint | null = null;
@@ -77,17 +91,22 @@ export function createReadModels() {
       const entry = notifications.get(notificationId);
       const state = evolve(entry?.state ?? null, event);
       if (!state) return;
+      const lastEventAt = Date.parse(event.metadata.occurredAt);
       if (event.type === "NotificationRequested" || event.type === "DigestRequested") {
         notifications.set(notificationId, {
           state,
           requestPosition: event.position,
           traceparent: event.metadata.traceparent,
+          lastEventAt,
+          lastEventType: event.type,
         });
         push(notificationIdsByGroup, state.groupId, notificationId);
         uploads.get(state.uploadId)?.notifications.push({ notificationId, recipient: state.recipient });
       } else if (entry) {
-        entry.state = state;
+        Object.assign(entry, { state, lastEventAt, lastEventType: event.type });
       }
+      if (isFinal(state)) unfinishedIds.delete(notificationId);
+      else unfinishedIds.add(notificationId);
     },
     /**
      * Resolves once the event at `upTo` has been applied (read your own write), or rejects
@@ -131,9 +150,32 @@ export function createReadModels() {
      * reached a final state: what an in-memory queue lost when its process stopped.
      */
     unfinished(upTo: bigint): NotificationMessage[] {
-      return [...notifications.values()]
-        .filter((e) => e.requestPosition <= upTo && !isFinal(e.state))
+      return [...unfinishedIds]
+        .map((id) => notifications.get(id)!)
+        .filter((e) => e.requestPosition <= upTo)
         .map(({ state, traceparent }) => notificationMessage({ ...state, traceparent }));
+    },
+    /**
+     * Unfinished notifications the relay has queued (their last event is not a request or a
+     * redrive, which are the relay's to queue) and nothing was recorded for since
+     * `quietSince` (ms): the longest quiet first, at most `limit`.
+     */
+    stalled(quietSince: number, limit: number): StalledNotification[] {
+      const relayed = (e: NotificationEntry) =>
+        e.lastEventType !== "NotificationRequested" &&
+        e.lastEventType !== "DigestRequested" &&
+        e.lastEventType !== "NotificationRedriven";
+      const now = Date.now();
+      return [...unfinishedIds]
+        .map((id) => notifications.get(id)!)
+        .filter((e) => e.lastEventAt < quietSince && relayed(e))
+        .sort((a, b) => a.lastEventAt - b.lastEventAt)
+        .slice(0, limit)
+        .map(({ state, traceparent, lastEventAt, lastEventType }) => ({
+          message: notificationMessage({ ...state, traceparent }),
+          lastEvent: lastEventType,
+          quietForMs: now - lastEventAt,
+        }));
     },
   };
 }

@@ -11,7 +11,7 @@ import { backoff } from "../platform/backoff.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { CheckpointStore, EventLog, Subscription, WorkQueue } from "../ports/index.ts";
 import { followLog } from "./follow-log.ts";
-import type { NotificationCommands } from "./notification-commands.ts";
+import type { NotificationCommands, NotificationRef, NotificationSnapshot } from "./notification-commands.ts";
 
 // The relay follows the log from its durable checkpoint and hands every requested (or
 // redriven) notification to the queue, an upload's or a digest's alike: it records
@@ -78,8 +78,7 @@ export async function startRelay({
         : { state: evolve(null, event)!, revision: "no_stream" as const };
     for (let tries = 1; ; tries++) {
       try {
-        await commands.execute(ref, { type: "Queue" }, { traceparent, known: tries === 1 ? known : undefined });
-        await queue.publish(notificationMessage({ ...ref, traceparent }));
+        await queueNotification({ commands, queue }, ref, { traceparent, known: tries === 1 ? known : undefined });
         break;
       } catch (error) {
         if (stopped) throw error;
@@ -131,6 +130,19 @@ export async function startRelay({
       await progress.close();
     },
   };
+}
+
+/**
+ * Hands a notification to the queue: records NotificationQueued (saying why, when it is queued
+ * again), then publishes. The relay and the stall watch both queue this way.
+ */
+export async function queueNotification(
+  { commands, queue }: { commands: NotificationCommands; queue: WorkQueue },
+  ref: NotificationRef,
+  { traceparent, known, reason }: { traceparent?: string; known?: NotificationSnapshot; reason?: string },
+) {
+  await commands.execute(ref, { type: "Queue", reason }, { traceparent, known });
+  await queue.publish(notificationMessage({ ...ref, traceparent }));
 }
 
 /**

@@ -45,10 +45,7 @@ export const digestId = (recipientId: string, groupId: string, windowEnd: Date) 
   `${encodeURIComponent(recipientId)}:${encodeURIComponent(groupId)}:${windowEnd.toISOString()}`;
 
 /** The digest's window start: the previous digest's end, or when the digest was chosen. */
-const digestWindowStart = ({
-  digestSince,
-  lastWindowEnd,
-}: Pick<DigestState, "digestSince" | "lastWindowEnd">) =>
+const digestWindowStart = ({ digestSince, lastWindowEnd }: Pick<DigestState, "digestSince" | "lastWindowEnd">) =>
   lastWindowEnd && lastWindowEnd > digestSince ? lastWindowEnd : digestSince;
 
 /** DigestRequested for a window that has uploads to list; [] when none is due or it is empty. */

@@ -33,7 +33,8 @@ export type NotificationRequested = {
 
 export type NotificationQueued = {
   type: "NotificationQueued";
-  data: { notificationId: string };
+  /** reason: why it was queued again, when it was (see application/stall-watch.ts). */
+  data: { notificationId: string; reason?: string };
 };
 
 export type NotificationStarted = {

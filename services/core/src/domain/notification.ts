@@ -112,8 +112,8 @@ export function foldNotification(events: Iterable<DatedNotificationEvent>): Noti
 // ---- commands ---------------------------------------------------------------------------
 
 export type NotificationCommand =
-  /** The relay handed it to the queue. */
-  | { type: "Queue" }
+  /** The relay handed it to the queue (or the stall watch again, saying why). */
+  | { type: "Queue"; reason?: string }
   /** A delivery takes the next attempt. */
   | { type: "StartAttempt" }
   /** The mail server took the email. */
@@ -146,7 +146,9 @@ export function decide(command: NotificationCommand, state: Notification): Notif
   const { notificationId } = state;
   switch (command.type) {
     case "Queue":
-      return [{ type: "NotificationQueued", data: { notificationId } }];
+      return [
+        { type: "NotificationQueued", data: { notificationId, ...(command.reason ? { reason: command.reason } : {}) } },
+      ];
     case "StartAttempt":
       if (isFinal(state)) throw new NotificationAlreadyFinal(state);
       return [{ type: "NotificationStarted", data: { notificationId, attempt: state.attempts + 1 } }];

@@ -69,6 +69,13 @@ const schema = z
      * another replica takes over within this long when the holder dies (at once when it stops).
      */
     HERALD_RELAY_LEASE_MS: positiveInt.default(15_000),
+    /**
+     * A notification queued but unfinished with nothing recorded for it for this long is queued
+     * again (application/stall-watch.ts): the queue lost or forgot its message. Keep it above
+     * the longest backlog the queue is expected to drain; a requeue of a message still waiting
+     * costs one more delivery, never one more email.
+     */
+    HERALD_STALL_AFTER_MS: positiveInt.default(30 * 60_000),
     /** Path to a JSON seed of users and groups; unset = the demo seed. */
     HERALD_SEED: z.string().min(1).optional(),
     /** Embedded queue: deliveries per notification before it is dead-lettered. */

@@ -74,6 +74,11 @@ export function createMetrics() {
       help: "Notification requests the relay handed to the queue.",
       registers,
     }),
+    stalledRequeued: new client.Counter({
+      name: "herald_stalled_notifications_requeued_total",
+      help: "Notifications the stall watch queued again: unfinished, and nothing recorded for them for HERALD_STALL_AFTER_MS.",
+      registers,
+    }),
     relayDelay: new client.Histogram({
       name: "herald_relay_delay_seconds",
       help: "Time from a notification request being appended to the relay queuing it (relay lag).",

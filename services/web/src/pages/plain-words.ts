@@ -75,7 +75,7 @@ export function timelineStep(event: RecordedEvent, names: { userName: (id: strin
     case "NotificationRequested":
       return step(`Requested: an email to ${event.data.recipient}`);
     case "NotificationQueued":
-      return step("Queued for sending");
+      return step(event.data.reason ? `Queued again: ${event.data.reason}` : "Queued for sending");
     case "NotificationStarted":
       return step(`Attempt ${event.data.attempt} started`, event.data.attempt);
     case "NotificationSent":

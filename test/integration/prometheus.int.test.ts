@@ -339,8 +339,14 @@ describe("Prometheus scraping Herald in Dapr mode", () => {
     assert.deepEqual(problems, [], `\n${problems.join("\n")}`);
   });
 
-  it("on this healthy system the service-down, relay-stalled, mail-unreachable and digests-late conditions are false", async () => {
-    for (const name of ["HeraldServiceDown", "HeraldRelayStalled", "HeraldMailServerUnreachable", "HeraldDigestsLate"]) {
+  it("on this healthy system the service-down, relay-stalled, mail-unreachable, digests-late and requeued-after-stall conditions are false", async () => {
+    for (const name of [
+      "HeraldServiceDown",
+      "HeraldRelayStalled",
+      "HeraldMailServerUnreachable",
+      "HeraldDigestsLate",
+      "HeraldNotificationsRequeuedAfterStall",
+    ]) {
       const rule = alertRules().find((r) => r.alert === name)!;
       const answer = await query(rule.expr);
       assert.equal(answer.status, "success");

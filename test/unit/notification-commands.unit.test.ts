@@ -185,3 +185,48 @@ describe("execute: losing race after race", () => {
     assert.deepEqual(await lifecycle(ref), [...own, ...raced.competed], "only the competing writer's events");
   });
 });
+
+describe("read: an upload's stream is read once for all its notifications", () => {
+  it("given an upload for three admins, when each notification is read, then the upload stream is read once and every story is whole", async () => {
+    const { uploadId, notificationIds } = await recordTestUpload(store, ["ann", "bea", "cid"]);
+    const reads: string[] = [];
+    const counted: EventLog = {
+      ...store,
+      append: (...args) => store.append(...args),
+      readStream: (name, options) => {
+        reads.push(name);
+        return store.readStream(name, options);
+      },
+    };
+    const commands = createNotificationCommands(counted);
+    for (const notificationId of notificationIds) {
+      const story = await commands.read({ notificationId, uploadId });
+      assert.equal(story?.about.type, "FileUploaded");
+      assert.equal(story?.state.notificationId, notificationId);
+      assert.equal(story?.state.status, "requested");
+    }
+    assert.equal(reads.filter((name) => name === `upload-${uploadId}`).length, 1);
+    assert.equal(
+      reads.filter((name) => name.startsWith("notification-")).length,
+      3,
+      "each notification's own stream, every time",
+    );
+  });
+
+  it("given an upload not in the log yet, when it is read, then nothing is kept: a later read finds it", async () => {
+    const reads: string[] = [];
+    const counted: EventLog = {
+      ...store,
+      append: (...args) => store.append(...args),
+      readStream: (name, options) => {
+        reads.push(name);
+        return store.readStream(name, options);
+      },
+    };
+    const commands = createNotificationCommands(counted);
+    const uploadId = randomUUID();
+    assert.equal(await commands.read({ notificationId: randomUUID(), uploadId }), null);
+    assert.equal(await commands.read({ notificationId: randomUUID(), uploadId }), null);
+    assert.equal(reads.filter((name) => name === `upload-${uploadId}`).length, 2);
+  });
+});

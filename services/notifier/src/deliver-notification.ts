@@ -210,6 +210,16 @@ export function createNotifier({
    */
   async function claimInTable(state: Notification, attempt: number): Promise<boolean> {
     const deadline = Date.now() + sendLeaseMs + 1000;
+    const claimFrom = (now: Date): NotificationRecord => ({
+      ...toRecord(state),
+      status: "sending",
+      attempts: attempt,
+      startedAt: state.startedAt ?? now.toISOString(),
+      leaseUntil: new Date(now.getTime() + sendLeaseMs).toISOString(),
+    });
+    // A first attempt usually finds no row: claim by creating it, one round trip instead of a
+    // read and a write. A row that exists (an earlier delivery's) refuses the create.
+    if (state.attempts === 0 && (await table.put(claimFrom(new Date()), "absent"))) return true;
     for (;;) {
       const row = await table.get(state.notificationId);
       const leaseUntil =
@@ -219,15 +229,7 @@ export function createNotifier({
         await new Promise((r) => setTimeout(r, Math.min(500, leaseUntil - Date.now())));
         continue;
       }
-      const now = new Date();
-      const claim: NotificationRecord = {
-        ...toRecord(state),
-        status: "sending",
-        attempts: attempt,
-        startedAt: state.startedAt ?? now.toISOString(),
-        leaseUntil: new Date(now.getTime() + sendLeaseMs).toISOString(),
-      };
-      return table.put(claim, row ? { etag: row.etag } : "absent");
+      return table.put(claimFrom(new Date()), row ? { etag: row.etag } : "absent");
     }
   }
 

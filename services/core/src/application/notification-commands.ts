@@ -55,11 +55,32 @@ export type Executed = NotificationSnapshot & { appended: NotificationEvent[]; r
 /** How often a command is decided again after losing a race before the loss is reported. */
 const maxTries = 5;
 
+/** Upload streams kept in memory: an upload notifies all of its group's admins at about once. */
+const uploadStreamsKept = 1000;
+
 export function createNotificationCommands(log: EventLog) {
+  // An upload stream is written once (FileUploaded and every request, in one append with "no
+  // stream" expected) and never again, so what was read of it stays true: each of an upload's
+  // notifications after the first reads only its own stream.
+  const uploads = new Map<string, Promise<RecordedEvent[]>>();
+  function readUpload(uploadId: string): Promise<RecordedEvent[]> {
+    const kept = uploads.get(uploadId);
+    if (kept) return kept;
+    const reading = log.readStream(uploadStream(uploadId));
+    uploads.set(uploadId, reading);
+    if (uploads.size > uploadStreamsKept) uploads.delete(uploads.keys().next().value!);
+    // A failed read or an upload not (yet) in the log is not kept.
+    reading.then(
+      (events) => events.length === 0 && uploads.delete(uploadId),
+      () => uploads.delete(uploadId),
+    );
+    return reading;
+  }
+
   /** The notification's story from the log; null when the log has no such request. */
   async function read({ uploadId, digestId, notificationId }: NotificationRef): Promise<NotificationStory | null> {
     const [origin, lifecycle] = await Promise.all([
-      log.readStream(digestId ? digestStream(digestId) : uploadStream(uploadId)),
+      digestId ? log.readStream(digestStream(digestId)) : readUpload(uploadId),
       log.readStream(notificationStream(notificationId)),
     ]);
     const requested = origin.find(

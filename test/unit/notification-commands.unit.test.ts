@@ -186,18 +186,23 @@ describe("execute: losing race after race", () => {
   });
 });
 
+/** The log, noting the name of every stream read. */
+function countingReads() {
+  const reads: string[] = [];
+  const counted: EventLog = {
+    ...store,
+    readStream: (name, options) => {
+      reads.push(name);
+      return store.readStream(name, options);
+    },
+  };
+  return { reads, counted };
+}
+
 describe("read: an upload's stream is read once for all its notifications", () => {
   it("given an upload for three admins, when each notification is read, then the upload stream is read once and every story is whole", async () => {
     const { uploadId, notificationIds } = await recordTestUpload(store, ["ann", "bea", "cid"]);
-    const reads: string[] = [];
-    const counted: EventLog = {
-      ...store,
-      append: (...args) => store.append(...args),
-      readStream: (name, options) => {
-        reads.push(name);
-        return store.readStream(name, options);
-      },
-    };
+    const { reads, counted } = countingReads();
     const commands = createNotificationCommands(counted);
     for (const notificationId of notificationIds) {
       const story = await commands.read({ notificationId, uploadId });
@@ -214,15 +219,7 @@ describe("read: an upload's stream is read once for all its notifications", () =
   });
 
   it("given an upload not in the log yet, when it is read, then nothing is kept: a later read finds it", async () => {
-    const reads: string[] = [];
-    const counted: EventLog = {
-      ...store,
-      append: (...args) => store.append(...args),
-      readStream: (name, options) => {
-        reads.push(name);
-        return store.readStream(name, options);
-      },
-    };
+    const { reads, counted } = countingReads();
     const commands = createNotificationCommands(counted);
     const uploadId = randomUUID();
     assert.equal(await commands.read({ notificationId: randomUUID(), uploadId }), null);

@@ -6,6 +6,7 @@ import {
   createNotificationCommands,
   createReadModels,
   type NotificationMessage,
+  type WorkQueue,
   notificationStream,
   queueNotification,
   startStallWatch,
@@ -43,6 +44,22 @@ async function setUp() {
   return { log, commands, readModels, published, queue, follow, metrics, uploadId, ann, bea, cid };
 }
 
+/** The watch as the web runs it (requeue = the relay's queueNotification), looking every 100 ms. */
+const watchEvery100ms = ({
+  commands,
+  readModels,
+  queue,
+  metrics,
+}: Pick<Awaited<ReturnType<typeof setUp>>, "commands" | "readModels" | "metrics"> & { queue: WorkQueue }) =>
+  startStallWatch({
+    stalled: readModels.stalled,
+    requeue: ({ message }, reason) => queueNotification({ commands, queue }, message, { reason }),
+    stallAfterMs,
+    checkEveryMs: 100,
+    metrics,
+    logger: createLogger("silent"),
+  });
+
 describe("stall watch", () => {
   it("read models: stalled() lists the relayed, unfinished and quiet notifications, the quietest first", async () => {
     const { log, readModels, follow, ann, bea, cid } = await setUp();
@@ -64,14 +81,7 @@ describe("stall watch", () => {
 
   it("queues a quiet notification again with the reason in its history, once per stallAfterMs", async () => {
     const { log, commands, readModels, published, queue, follow, metrics, uploadId, ann } = await setUp();
-    const watch = startStallWatch({
-      stalled: readModels.stalled,
-      requeue: ({ message }, reason) => queueNotification({ commands, queue }, message, { reason }),
-      stallAfterMs,
-      checkEveryMs: 100,
-      metrics,
-      logger: createLogger("silent"),
-    });
+    const watch = watchEvery100ms({ commands, readModels, queue, metrics });
     try {
       await eventually(async () => published.length >= 1 || undefined, 5000, "a requeue");
       assert.deepEqual(
@@ -123,14 +133,7 @@ describe("stall watch", () => {
         published.push(message);
       },
     };
-    const watch = startStallWatch({
-      stalled: readModels.stalled,
-      requeue: ({ message }, reason) => queueNotification({ commands, queue }, message, { reason }),
-      stallAfterMs,
-      checkEveryMs: 100,
-      metrics,
-      logger: createLogger("silent"),
-    });
+    const watch = watchEvery100ms({ commands, readModels, queue, metrics });
     try {
       await new Promise((r) => setTimeout(r, stallAfterMs * 1.5));
       assert.equal(published.length, 0);

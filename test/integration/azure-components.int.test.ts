@@ -313,10 +313,13 @@ describe("components/azure with daprd against Azurite", { timeout: 120_000 }, ()
     assert.equal(w.get("notification-state")?.type, "state.azure.tablestorage");
 
     const n = await meta(notifier!);
-    assert.deepEqual(
-      [...n.keys()].sort(),
-      ["digest-schedule", "notification-poison", "notification-queue", "notification-queue-out", "notification-state"],
-    );
+    assert.deepEqual([...n.keys()].sort(), [
+      "digest-schedule",
+      "notification-poison",
+      "notification-queue",
+      "notification-queue-out",
+      "notification-state",
+    ]);
     assert.deepEqual(n.get("digest-schedule")?.capabilities, ["INPUT_BINDING"]);
     assert.equal(n.get("digest-schedule")?.type, "bindings.cron");
     assert.deepEqual(n.get("notification-queue")?.capabilities, ["INPUT_BINDING"]);

@@ -89,7 +89,10 @@ describe("Dapr, Azure components: poison queue", () => {
       for (const { notificationId } of res.body.notifications) {
         const view = await notificationWhen(api, notificationId, "dead-lettered", 40_000);
         assert.equal(view.attempts, 3);
-        assert.match(view.lastError, /moved to the poison queue after 3 deliveries, 3 send attempts; last error: .*421/);
+        assert.match(
+          view.lastError,
+          /moved to the poison queue after 3 deliveries, 3 send attempts; last error: .*421/,
+        );
         assert.equal(sink.countNotification(notificationId), 0);
       }
     } finally {
@@ -106,9 +109,7 @@ describe("Dapr, Azure components: poison messages", () => {
     // dead-lettered message may still be on its way there (it is recorded first, then moved).
     const garbage = `garbage ${randomUUID()}, not JSON`;
     // The binding decodes base64 (decodeBase64: "true"), as the web's output binding encodes it.
-    await queues
-      .getQueueClient("herald-notifications")
-      .sendMessage(Buffer.from(garbage).toString("base64"));
+    await queues.getQueueClient("herald-notifications").sendMessage(Buffer.from(garbage).toString("base64"));
 
     const log = openEventStoreEventLog(herald.store.url);
     try {
@@ -129,8 +130,8 @@ describe("Dapr, Azure components: poison messages", () => {
     } finally {
       await log.close();
     }
-    const poisoned = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.filter(
-      (m) => Buffer.from(m.messageText, "base64").toString("utf8").includes(garbage),
+    const poisoned = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.filter((m) =>
+      Buffer.from(m.messageText, "base64").toString("utf8").includes(garbage),
     );
     assert.equal(poisoned.length, 1, "moved to the poison queue once, as it came");
     const { approximateMessagesCount } = await queues.getQueueClient("herald-notifications").getProperties();

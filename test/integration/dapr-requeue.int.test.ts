@@ -42,7 +42,12 @@ describe("Dapr, local components: a queue that gives up too early", () => {
     ids = res.body.notifications.map((n: { notificationId: string }) => n.notificationId);
     const claimed = ids.map((notificationId) => ({
       key: `notification-${notificationId}`,
-      value: { notificationId, status: "sending", attempts: 1, leaseUntil: new Date(Date.now() + 3_600_000).toISOString() },
+      value: {
+        notificationId,
+        status: "sending",
+        attempts: 1,
+        leaseUntil: new Date(Date.now() + 3_600_000).toISOString(),
+      },
     }));
     const written = await fetch(stateUrl(), {
       method: "POST",
@@ -56,7 +61,7 @@ describe("Dapr, local components: a queue that gives up too early", () => {
     // wait). The sidecar cancels deliveries in flight when the app turns healthy again: those
     // stay pending in Redis and come back after processingTimeout (60 s), so the first
     // dead letter may take two rounds.
-    await eventually(async () => ((await notifierCount("requeued")) >= 1) || undefined, 240_000, "a requeue");
+    await eventually(async () => (await notifierCount("requeued")) >= 1 || undefined, 240_000, "a requeue");
     for (const id of ids) {
       const view = (await api.get(`/api/notifications/${id}`, tokens.alice)).body;
       assert.notEqual(view.status, "dead-lettered", "a delivery failure is not a send failure");

@@ -53,7 +53,11 @@ describe("Images: built with podman from the Dockerfile", () => {
       assert.equal(await podman("image", "inspect", "--format", "{{.Config.User}}", image), "10001:10001", image);
       const listing = await podman("run", "--rm", "--entrypoint", "ls", image, "node_modules");
       assert.match(listing, /^tsx$/m, `${image}: tsx, the loader Herald runs with`);
-      assert.doesNotMatch(listing, /^(typescript|prettier|azurite|smtp-server|playwright-core)$/m, `${image}: dev dependencies left out`);
+      assert.doesNotMatch(
+        listing,
+        /^(typescript|prettier|azurite|smtp-server|playwright-core)$/m,
+        `${image}: dev dependencies left out`,
+      );
     }
     const sizes = await Promise.all(
       [images.web, images.notifier, images.embedded].map(async (image) => {

@@ -77,8 +77,7 @@ async function notificationAfter(commands: NotificationCommand[]): Promise<Notif
   return { version: 1, ...ref, enqueuedAt: new Date().toISOString() };
 }
 
-const statusOf = async (message: NotificationMessage) =>
-  (await createNotificationCommands(store).read(message))!.state;
+const statusOf = async (message: NotificationMessage) => (await createNotificationCommands(store).read(message))!.state;
 const outcomes = async (name: string) =>
   (await metrics.notifications.get()).values.find((v) => v.labels.outcome === name)?.value ?? 0;
 const start: NotificationCommand = { type: "StartAttempt" };
@@ -131,7 +130,11 @@ describe("the queue gave up on a message", () => {
     assert.equal((await statusOf(sent)).status, "sent");
     const dead = await notificationAfter([start, retry(1), start, retry(2), start, retry(3)]);
     assert.equal(await notifier.deadLetter(dead, "gave up after 4 deliveries"), "dead-lettered");
-    assert.equal(await notifier.deadLetter(dead, "gave up after 4 deliveries"), "dead-lettered", "moved to poison again");
+    assert.equal(
+      await notifier.deadLetter(dead, "gave up after 4 deliveries"),
+      "dead-lettered",
+      "moved to poison again",
+    );
     const deadLetters = (await createNotificationCommands(store).read(dead))!.events.filter(
       (e) => e.type === "NotificationDeadLettered",
     );

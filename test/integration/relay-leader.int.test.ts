@@ -16,7 +16,11 @@ const leaseMs = "3000";
 
 before(async () => {
   local = await startLocalDaprHerald({ HERALD_RELAY_LEASE_MS: leaseMs });
-  const sidecar = await startSidecar({ appId: "web", resources: "components/local", env: { REDIS_HOST: local.redis.host } });
+  const sidecar = await startSidecar({
+    appId: "web",
+    resources: "components/local",
+    env: { REDIS_HOST: local.redis.host },
+  });
   const web = await startHerald({
     HERALD_MODE: "dapr",
     EVENTSTORE_URL: local.herald.store.url,
@@ -52,12 +56,17 @@ async function uploadThrough(web: HeraldProcess, name: string) {
 
 describe("Dapr mode, two web replicas: the relay runs in one", () => {
   it("exactly one replica relays; uploads through either are emailed once each, queued once each", async () => {
-    const [leader] = await eventually(async () => ((await leaders()).length === 1 ? leaders() : undefined), 15_000, "one leader").catch((error) => {
+    const [leader] = await eventually(
+      async () => ((await leaders()).length === 1 ? leaders() : undefined),
+      15_000,
+      "one leader",
+    ).catch((error) => {
       throw new Error(`${error.message}\n${local.herald.web.output().slice(-3000)}`);
     });
     assert.ok(leader);
     const ids: string[] = [];
-    for (let i = 0; i < 6; i++) ids.push(...(await uploadThrough(i % 2 ? second.web : local.herald.web, `file-${i}.txt`)));
+    for (let i = 0; i < 6; i++)
+      ids.push(...(await uploadThrough(i % 2 ? second.web : local.herald.web, `file-${i}.txt`)));
     const api = client(local.herald.web.url);
     for (const id of ids) {
       await notificationWhen(api, id, "sent", 30_000);

@@ -135,7 +135,8 @@ function spawnCaptured(command: string, args: string[], env: Record<string, stri
   });
   let printed = "";
   const logDir = process.env.HERALD_PROCESS_LOG_DIR;
-  const file = logDir && name ? createWriteStream(join(logDir, `${name.replaceAll(" ", "-")}.log`), { flags: "a" }) : null;
+  const file =
+    logDir && name ? createWriteStream(join(logDir, `${name.replaceAll(" ", "-")}.log`), { flags: "a" }) : null;
   const keep = (d: Buffer) => {
     printed += d;
     if (file) {

@@ -24,7 +24,8 @@ export async function buildImages(tag = "test"): Promise<{ web: string; notifier
   return { web, notifier, embedded };
 }
 
-export const podman = async (...args: string[]) => (await run("podman", args, { env: { ...process.env, ...podmanEnv() } })).stdout.trim();
+export const podman = async (...args: string[]) =>
+  (await run("podman", args, { env: { ...process.env, ...podmanEnv() } })).stdout.trim();
 
 export type Container = RunningProcess & { name: string; exitCode(): number | null };
 

@@ -68,7 +68,10 @@ export function daprRoutes({
         // Recorded first, then moved: if the move fails, the redelivery finds it dead-lettered
         // and moves it then. A message published again instead (see Notifier.deadLetter) is
         // simply deleted here.
-        const outcome = await notifier.deadLetter(message, `moved to the poison queue after ${dequeueCount - 1} deliveries`);
+        const outcome = await notifier.deadLetter(
+          message,
+          `moved to the poison queue after ${dequeueCount - 1} deliveries`,
+        );
         if (outcome === "dead-lettered") await poisonQueue.put(message);
         return "SUCCESS";
       }

@@ -48,6 +48,9 @@ describe("Dapr, local components: a queue that gives up too early", () => {
         attempts: 1,
         leaseUntil: new Date(Date.now() + 3_600_000).toISOString(),
       },
+      // As the notifier writes its rows: first-write (state.redis lets a create-only write
+      // replace a key that was written last-write, so a last-write row is no claim at all).
+      options: { concurrency: "first-write" },
     }));
     const written = await fetch(stateUrl(), {
       method: "POST",

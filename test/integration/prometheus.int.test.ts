@@ -324,7 +324,7 @@ describe("Prometheus scraping Herald in Dapr mode", () => {
 
   it("every alert expr parses, and every metric it reads has data", async () => {
     const rules = alertRules();
-    assert.equal(rules.length, 8);
+    assert.equal(rules.length, 9);
     const problems: string[] = [];
     for (const rule of rules) {
       const answer = await query(rule.expr);

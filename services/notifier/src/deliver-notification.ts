@@ -218,7 +218,8 @@ export function createNotifier({
       leaseUntil: new Date(now.getTime() + sendLeaseMs).toISOString(),
     });
     // A first attempt usually finds no row: claim by creating it, one round trip instead of a
-    // read and a write. A row that exists (an earlier delivery's) refuses the create.
+    // read and a write. A row that exists (an earlier delivery's) refuses the create: every row
+    // Herald writes is first-write, and state.redis refuses a create only over such a row.
     if (state.attempts === 0 && (await table.put(claimFrom(new Date()), "absent"))) return true;
     for (;;) {
       const row = await table.get(state.notificationId);
